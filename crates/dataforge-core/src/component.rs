@@ -1,0 +1,128 @@
+//! The three component traits: [`Source`], [`Transform`] and [`Destination`].
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::context::RunContext;
+use crate::error::ComponentError;
+use crate::stream::{Batch, BatchReceiver, BatchSender};
+use crate::value::Record;
+
+/// Extracts records and pushes them downstream in batches.
+#[async_trait]
+pub trait Source: Send + Sync + 'static {
+    /// Reads the data and sends it in batches of about `ctx.batch_size()` rows.
+    ///
+    /// Return after the last batch; the runner marks the end of the stream. A source that reads
+    /// incrementally takes its cursor from `ctx.state()` and stages the new one there: it is saved
+    /// only when the load commits.
+    ///
+    /// # Errors
+    /// Any failure to read; an error from `out.send` (the destination stopped) is returned as is.
+    async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError>;
+}
+
+/// Maps a batch to a batch. Transforms are CPU work: the runner calls them on blocking threads,
+/// several batches at once unless [`Transform::is_ordered`] says otherwise.
+pub trait Transform: Send + Sync + 'static {
+    /// Transforms one batch. A row that cannot be transformed goes to `rows.reject(..)`; the
+    /// pipeline's `on_error` policy for this transform decides what happens to it.
+    ///
+    /// # Errors
+    /// Only for failures of the whole batch; row problems are rejections.
+    fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError>;
+
+    /// True when the result depends on the order batches arrive in (state kept across batches,
+    /// like `deduplicate`): the runner then runs the chain on one batch at a time.
+    fn is_ordered(&self) -> bool {
+        false
+    }
+}
+
+/// What a transform sees besides its batch: the run and a place for rejected rows.
+pub struct RowContext<'a> {
+    run: &'a RunContext,
+    rejected: Vec<Rejected>,
+}
+
+/// A row a transform could not handle, with the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// The row, as the transform received it.
+    pub record: Record,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl<'a> RowContext<'a> {
+    /// A context for one transform call.
+    pub fn new(run: &'a RunContext) -> Self {
+        Self {
+            run,
+            rejected: Vec::new(),
+        }
+    }
+
+    /// The run this batch belongs to (run id, logical date, params).
+    pub fn run(&self) -> &RunContext {
+        self.run
+    }
+
+    /// Rejects a row: it leaves the batch, and the `on_error` policy handles it.
+    pub fn reject(&mut self, record: Record, reason: impl fmt::Display) {
+        self.rejected.push(Rejected {
+            record,
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Takes the rows rejected so far.
+    pub fn take_rejected(&mut self) -> Vec<Rejected> {
+        std::mem::take(&mut self.rejected)
+    }
+}
+
+/// What a destination reports about a finished load.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LoadSummary {
+    /// Rows written.
+    pub rows_loaded: u64,
+    /// Rows inserted (where the destination tells inserts from updates).
+    pub rows_inserted: Option<u64>,
+    /// Rows updated (upserts).
+    pub rows_updated: Option<u64>,
+    /// What was written: a table (`public.orders`) or a file path.
+    pub target: String,
+}
+
+/// Consumes the stream and writes it, all or nothing.
+#[async_trait]
+pub trait Destination: Send + Sync + 'static {
+    /// Runs before the load (connect, check, create what is missing).
+    ///
+    /// # Errors
+    /// Any failure; the load does not start.
+    async fn pre_load(&self, _ctx: &RunContext) -> Result<(), ComponentError> {
+        Ok(())
+    }
+
+    /// Writes every batch of `input`. It must commit only when `input.recv()` returns
+    /// `Ok(None)` (a clean end); on an error from `recv` it rolls back and returns that error.
+    ///
+    /// # Errors
+    /// Any failure to write, after rolling back.
+    async fn load(
+        &self,
+        input: &mut BatchReceiver,
+        ctx: &RunContext,
+    ) -> Result<LoadSummary, ComponentError>;
+
+    /// Runs after the load committed.
+    ///
+    /// # Errors
+    /// Any failure; the data is already committed.
+    async fn post_load(&self, _ctx: &RunContext) -> Result<(), ComponentError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! The JSON Schema of a pipeline file, with one branch per registered component type.
+
+use serde_json::{Value, json};
+
+use crate::registry::{ComponentKind, Registry};
+
+fn component_schemas(registry: &Registry, kind: ComponentKind, on_error: bool) -> Value {
+    let branches: Vec<Value> = registry
+        .iter()
+        .filter(|r| r.kind == kind)
+        .map(|r| {
+            let mut schema = r.schema().to_value();
+            if let Some(obj) = schema.as_object_mut() {
+                obj.remove("$schema");
+                let props = obj.entry("properties").or_insert_with(|| json!({}));
+                if let Some(props) = props.as_object_mut() {
+                    props.insert(
+                        "type".into(),
+                        json!({"const": r.name, "description": r.description}),
+                    );
+                    if on_error {
+                        props.insert(
+                            "on_error".into(),
+                            json!({"enum": ["fail", "skip", "dead_letter"], "default": "fail"}),
+                        );
+                    }
+                }
+                let required = obj.entry("required").or_insert_with(|| json!([]));
+                if let Some(req) = required.as_array_mut() {
+                    req.push(json!("type"));
+                }
+            }
+            schema
+        })
+        .collect();
+    json!({ "oneOf": branches })
+}
+
+/// The JSON Schema (draft 2020-12) of a pipeline file for the components in `registry`.
+pub fn pipeline_schema(registry: &Registry) -> Value {
+    let duration = json!({
+        "description": "seconds, or a duration such as \"5m\" or \"30s\"",
+        "oneOf": [{"type": "number", "minimum": 0}, {"type": "string"}]
+    });
+    let date = json!({"type": "string", "description": "YYYY-MM-DD or an ISO-8601 date-time"});
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "DataForge pipeline",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["dag_id", "source", "destination"],
+        "properties": {
+            "dag_id": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,250}$"},
+            "description": {"type": ["string", "null"]},
+            "schedule_interval": {
+                "type": ["string", "null"],
+                "description": "a cron expression or @once, @hourly, @daily, @weekly, @monthly, @quarterly, @yearly"
+            },
+            "start_date": date,
+            "end_date": date,
+            "catchup": {"type": "boolean", "default": false},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "default_args": {
+                "type": "object",
+                "properties": {
+                    "owner": {"type": "string"},
+                    "retries": {"type": "integer", "minimum": 0},
+                    "retry_delay": duration,
+                    "retry_exponential_backoff": {"type": "boolean"},
+                    "max_retry_delay": duration,
+                    "execution_timeout": duration
+                }
+            },
+            "source": component_schemas(registry, ComponentKind::Source, false),
+            "transforms": {"type": "array", "items": component_schemas(registry, ComponentKind::Transform, true)},
+            "destination": component_schemas(registry, ComponentKind::Destination, false),
+            "dead_letter": component_schemas(registry, ComponentKind::Destination, false),
+            "batch_size": {"type": "integer", "minimum": 1, "maximum": super::MAX_BATCH_SIZE},
+            "params": {"type": "object"}
+        }
+    })
+}

@@ -1,0 +1,173 @@
+//! [`RunContext`]: what every component sees of the run it is part of.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::{Connection, ConnectionError, ConnectionProvider, EnvConnections};
+use crate::state::StateHandle;
+
+/// The run a component works for: ids, dates, connections, state and cancellation.
+#[derive(Clone)]
+pub struct RunContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pipeline_id: String,
+    run_id: String,
+    logical_date: DateTime<Utc>,
+    attempt: u32,
+    batch_size: usize,
+    params: serde_json::Map<String, serde_json::Value>,
+    connections: Arc<dyn ConnectionProvider>,
+    state: StateHandle,
+    cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("pipeline_id", &self.inner.pipeline_id)
+            .field("run_id", &self.inner.run_id)
+            .field("logical_date", &self.inner.logical_date)
+            .field("attempt", &self.inner.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RunContext`]; the runner makes one per attempt, tests may make their own.
+pub struct RunContextBuilder {
+    pipeline_id: String,
+    run_id: Option<String>,
+    logical_date: DateTime<Utc>,
+    attempt: u32,
+    batch_size: usize,
+    params: serde_json::Map<String, serde_json::Value>,
+    connections: Arc<dyn ConnectionProvider>,
+    state: StateHandle,
+    cancel: CancellationToken,
+}
+
+impl RunContextBuilder {
+    /// Sets the run id (default: a new UUIDv7).
+    pub fn run_id(mut self, id: impl Into<String>) -> Self {
+        self.run_id = Some(id.into());
+        self
+    }
+    /// Sets the logical date (default: now).
+    pub fn logical_date(mut self, date: DateTime<Utc>) -> Self {
+        self.logical_date = date;
+        self
+    }
+    /// Sets the attempt number (from 1).
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+    /// Sets the rows per batch.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+    /// Sets the template parameters.
+    pub fn params(mut self, params: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.params = params;
+        self
+    }
+    /// Sets the connection provider (default: environment variables).
+    pub fn connections(mut self, c: Arc<dyn ConnectionProvider>) -> Self {
+        self.connections = c;
+        self
+    }
+    /// Sets the state handle.
+    pub fn state(mut self, state: StateHandle) -> Self {
+        self.state = state;
+        self
+    }
+    /// Sets the cancellation token.
+    pub fn cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+    /// Builds the context.
+    pub fn build(self) -> RunContext {
+        RunContext {
+            inner: Arc::new(Inner {
+                pipeline_id: self.pipeline_id,
+                run_id: self
+                    .run_id
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+                logical_date: self.logical_date,
+                attempt: self.attempt,
+                batch_size: self.batch_size,
+                params: self.params,
+                connections: self.connections,
+                state: self.state,
+                cancel: self.cancel,
+            }),
+        }
+    }
+}
+
+impl RunContext {
+    /// Starts a context for `pipeline_id` with defaults (env connections, empty state).
+    pub fn builder(pipeline_id: impl Into<String>) -> RunContextBuilder {
+        RunContextBuilder {
+            pipeline_id: pipeline_id.into(),
+            run_id: None,
+            logical_date: Utc::now(),
+            attempt: 1,
+            batch_size: crate::DEFAULT_BATCH_SIZE,
+            params: serde_json::Map::new(),
+            connections: Arc::new(EnvConnections),
+            state: StateHandle::default(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// The pipeline's id (`dag_id`).
+    pub fn pipeline_id(&self) -> &str {
+        &self.inner.pipeline_id
+    }
+    /// This run's id.
+    pub fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+    /// The logical date (Airflow's `ds`): the period the run is for.
+    pub fn logical_date(&self) -> DateTime<Utc> {
+        self.inner.logical_date
+    }
+    /// The attempt number, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+    /// Rows per batch that sources should aim for.
+    pub fn batch_size(&self) -> usize {
+        self.inner.batch_size
+    }
+    /// The pipeline's `params`.
+    pub fn params(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.inner.params
+    }
+    /// Resolves a connection by id.
+    ///
+    /// # Errors
+    /// When it is not defined or its URI is invalid.
+    pub fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError> {
+        self.inner.connections.connection(conn_id)
+    }
+    /// The pipeline's state for this run.
+    pub fn state(&self) -> &StateHandle {
+        &self.inner.state
+    }
+    /// The run's cancellation token.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.inner.cancel
+    }
+    /// True once the run is cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+}

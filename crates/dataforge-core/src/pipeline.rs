@@ -1,0 +1,357 @@
+//! [`Pipeline`]: a source, transforms and a destination, built from config or in code.
+
+use std::sync::Arc;
+
+use crate::component::{Destination, Source, Transform};
+use crate::config::{DefaultArgs, OnError, PipelineConfig, component_type};
+use crate::error::{ConfigErrors, ConfigIssue};
+use crate::registry::Registry;
+
+/// A component with the name used in logs, errors and the run report.
+pub struct Named<T: ?Sized> {
+    /// `file`, `postgres`, or `transforms[1] cast`.
+    pub name: String,
+    /// The component.
+    pub component: Arc<T>,
+}
+
+impl<T: ?Sized> Clone for Named<T> {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            component: self.component.clone(),
+        }
+    }
+}
+
+/// One transform in the chain, with its row-error policy.
+#[derive(Clone)]
+pub struct TransformStep {
+    /// `transforms[1] cast`.
+    pub name: String,
+    /// The transform.
+    pub transform: Arc<dyn Transform>,
+    /// What happens to rejected rows.
+    pub on_error: OnError,
+}
+
+/// How a pipeline runs: batch size, channel depth, retries, timeout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// Batches buffered between two stages (memory is about `batch_size × capacity` per stage).
+    pub channel_capacity: usize,
+    /// Retries, delays and the attempt timeout.
+    pub default_args: DefaultArgs,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: crate::DEFAULT_BATCH_SIZE,
+            channel_capacity: 2,
+            default_args: DefaultArgs::default(),
+        }
+    }
+}
+
+/// A runnable pipeline. Run it with [`Pipeline::run`](crate::runner).
+#[derive(Clone)]
+pub struct Pipeline {
+    pub(crate) id: String,
+    pub(crate) source: Named<dyn Source>,
+    pub(crate) transforms: Vec<TransformStep>,
+    pub(crate) destination: Named<dyn Destination>,
+    pub(crate) dead_letter: Option<Named<dyn Destination>>,
+    pub(crate) settings: RunSettings,
+    pub(crate) params: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("id", &self.id)
+            .field("source", &self.source.name)
+            .field(
+                "transforms",
+                &self.transforms.iter().map(|t| &t.name).collect::<Vec<_>>(),
+            )
+            .field("destination", &self.destination.name)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Starts building a pipeline in code.
+    pub fn builder(id: impl Into<String>) -> PipelineBuilder {
+        PipelineBuilder {
+            id: id.into(),
+            source: None,
+            transforms: Vec::new(),
+            destination: None,
+            dead_letter: None,
+            settings: RunSettings::default(),
+            params: serde_json::Map::new(),
+        }
+    }
+
+    /// Builds a pipeline from a parsed config, resolving components in `registry`.
+    ///
+    /// # Errors
+    /// Every problem in every component, with JSON paths (`transforms[1].mapping`).
+    pub fn from_config(config: &PipelineConfig, registry: &Registry) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let source = registry
+            .build_source(&config.source)
+            .map_err(|e| errors.extend(e.under("source").0))
+            .ok();
+        let destination = registry
+            .build_destination(&config.destination)
+            .map_err(|e| errors.extend(e.under("destination").0))
+            .ok();
+        let dead_letter = config.dead_letter.as_ref().and_then(|dl| {
+            registry
+                .build_destination(dl)
+                .map_err(|e| errors.extend(e.under("dead_letter").0))
+                .ok()
+        });
+        let mut transforms = Vec::new();
+        for (i, entry) in config.transforms.iter().enumerate() {
+            let path = format!("transforms[{i}]");
+            match registry.build_transform(&entry.config) {
+                Ok(t) => transforms.push(TransformStep {
+                    name: format!("{path} {}", entry.type_name()),
+                    transform: t,
+                    on_error: entry.on_error,
+                }),
+                Err(e) => errors.extend(e.under(&path).0),
+            }
+        }
+        let (Some(source), Some(destination), true) = (source, destination, errors.is_empty())
+        else {
+            return Err(ConfigErrors(errors));
+        };
+        Ok(Self {
+            id: config.dag_id.clone(),
+            source: Named {
+                name: component_type(&config.source).to_owned(),
+                component: source,
+            },
+            transforms,
+            destination: Named {
+                name: component_type(&config.destination).to_owned(),
+                component: destination,
+            },
+            dead_letter: dead_letter
+                .zip(config.dead_letter.as_ref())
+                .map(|(d, c)| Named {
+                    name: component_type(c).to_owned(),
+                    component: d,
+                }),
+            settings: RunSettings {
+                batch_size: config.batch_size.unwrap_or(crate::DEFAULT_BATCH_SIZE),
+                default_args: config.default_args.clone(),
+                ..RunSettings::default()
+            },
+            params: config.params.clone(),
+        })
+    }
+
+    /// The pipeline's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The run settings.
+    pub fn settings(&self) -> &RunSettings {
+        &self.settings
+    }
+
+    /// Changes the run settings.
+    pub fn settings_mut(&mut self) -> &mut RunSettings {
+        &mut self.settings
+    }
+
+    /// The source's name.
+    pub fn source_name(&self) -> &str {
+        &self.source.name
+    }
+
+    /// The destination's name.
+    pub fn destination_name(&self) -> &str {
+        &self.destination.name
+    }
+
+    /// The transform steps.
+    pub fn transforms(&self) -> &[TransformStep] {
+        &self.transforms
+    }
+}
+
+fn short_type_name<T: ?Sized>() -> String {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base).to_owned()
+}
+
+/// Builds a [`Pipeline`] in code from trait objects or registered types.
+///
+/// ```ignore
+/// let pipeline = Pipeline::builder("orders")
+///     .source(MySource::new())
+///     .transform(MyTransform)
+///     .destination(registry.build_destination(&json!({"type": "file", "path": "out.jsonl"}))?)
+///     .build()?;
+/// ```
+pub struct PipelineBuilder {
+    id: String,
+    source: Option<Named<dyn Source>>,
+    transforms: Vec<TransformStep>,
+    destination: Option<Named<dyn Destination>>,
+    dead_letter: Option<Named<dyn Destination>>,
+    settings: RunSettings,
+    params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Something that can stand as a component: a concrete type, or an `Arc<dyn …>` from a registry.
+pub trait IntoComponent<T: ?Sized> {
+    /// The component and its display name.
+    fn into_named(self) -> Named<T>;
+}
+
+macro_rules! into_component {
+    ($trait:ident) => {
+        impl<S: $trait> IntoComponent<dyn $trait> for S {
+            fn into_named(self) -> Named<dyn $trait> {
+                Named {
+                    name: short_type_name::<S>(),
+                    component: Arc::new(self),
+                }
+            }
+        }
+        impl IntoComponent<dyn $trait> for Arc<dyn $trait> {
+            fn into_named(self) -> Named<dyn $trait> {
+                Named {
+                    name: stringify!($trait).to_lowercase(),
+                    component: self,
+                }
+            }
+        }
+        impl IntoComponent<dyn $trait> for Named<dyn $trait> {
+            fn into_named(self) -> Named<dyn $trait> {
+                self
+            }
+        }
+    };
+}
+into_component!(Source);
+into_component!(Transform);
+into_component!(Destination);
+
+impl PipelineBuilder {
+    /// Sets the source.
+    pub fn source(mut self, source: impl IntoComponent<dyn Source>) -> Self {
+        self.source = Some(source.into_named());
+        self
+    }
+
+    /// Adds a transform that fails the run on a rejected row.
+    pub fn transform(self, transform: impl IntoComponent<dyn Transform>) -> Self {
+        self.transform_with(transform, OnError::Fail)
+    }
+
+    /// Adds a transform with a row-error policy.
+    pub fn transform_with(
+        mut self,
+        transform: impl IntoComponent<dyn Transform>,
+        on_error: OnError,
+    ) -> Self {
+        let named = transform.into_named();
+        self.transforms.push(TransformStep {
+            name: format!("transforms[{}] {}", self.transforms.len(), named.name),
+            transform: named.component,
+            on_error,
+        });
+        self
+    }
+
+    /// Sets the destination.
+    pub fn destination(mut self, destination: impl IntoComponent<dyn Destination>) -> Self {
+        self.destination = Some(destination.into_named());
+        self
+    }
+
+    /// Sets the destination for rejected rows.
+    pub fn dead_letter(mut self, destination: impl IntoComponent<dyn Destination>) -> Self {
+        self.dead_letter = Some(destination.into_named());
+        self
+    }
+
+    /// Sets the rows per batch.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.settings.batch_size = n.max(1);
+        self
+    }
+
+    /// Sets retries, delays and the timeout.
+    pub fn default_args(mut self, args: DefaultArgs) -> Self {
+        self.settings.default_args = args;
+        self
+    }
+
+    /// Sets all run settings.
+    pub fn settings(mut self, settings: RunSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Sets template parameters.
+    pub fn params(mut self, params: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// Builds the pipeline.
+    ///
+    /// # Errors
+    /// When the source or destination is missing, or a transform sends rows to a dead-letter
+    /// destination that is not set.
+    pub fn build(self) -> Result<Pipeline, ConfigErrors> {
+        let mut errors = Vec::new();
+        if self.source.is_none() {
+            errors.push(ConfigIssue::at("source", "a pipeline needs a source"));
+        }
+        if self.destination.is_none() {
+            errors.push(ConfigIssue::at(
+                "destination",
+                "a pipeline needs a destination",
+            ));
+        }
+        if self.dead_letter.is_none() {
+            for (i, t) in self.transforms.iter().enumerate() {
+                if t.on_error == OnError::DeadLetter {
+                    errors.push(ConfigIssue::at(
+                        format!("transforms[{i}].on_error"),
+                        "is dead_letter but the pipeline has no dead-letter destination",
+                    ));
+                }
+            }
+        }
+        let (Some(source), Some(destination), true) =
+            (self.source, self.destination, errors.is_empty())
+        else {
+            return Err(ConfigErrors(errors));
+        };
+        Ok(Pipeline {
+            id: self.id,
+            source,
+            transforms: self.transforms,
+            destination,
+            dead_letter: self.dead_letter,
+            settings: self.settings,
+            params: self.params,
+        })
+    }
+}

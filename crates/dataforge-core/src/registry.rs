@@ -1,0 +1,480 @@
+//! The component registry: `type` names to factories, filled at link time or from code.
+//!
+//! # Registering a component
+//! Implement [`SourceFactory`], [`TransformFactory`] or [`DestinationFactory`] and submit it:
+//! ```ignore
+//! dataforge_core::register_transform!(UppercaseFactory);
+//! ```
+//! The macro uses [`inventory`]: every registration in every *linked* crate is found by
+//! [`Registry::from_inventory`] with no list to keep.
+//!
+//! # The linking rule
+//! A crate that is listed in `Cargo.toml` but never named in code is **not linked**, and its
+//! registrations silently vanish. Every binary, example, bench and integration test names each
+//! component crate it wants:
+//! ```ignore
+//! use dataforge_sources as _;
+//! use dataforge_transforms as _;
+//! use dataforge_destinations as _;
+//! ```
+//! or calls each crate's explicit `register(&mut Registry)` on a [`Registry::new`]. An empty
+//! registry is an error ([`RegistryError::Empty`]) that points here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use serde::de::DeserializeOwned;
+
+use crate::component::{Destination, Source, Transform};
+use crate::error::{ConfigErrors, ConfigIssue, RegistryError};
+
+/// The kind of a component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentKind {
+    /// Produces records.
+    Source,
+    /// Maps batches.
+    Transform,
+    /// Writes records.
+    Destination,
+}
+
+impl fmt::Display for ComponentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ComponentKind::Source => "source",
+            ComponentKind::Transform => "transform",
+            ComponentKind::Destination => "destination",
+        })
+    }
+}
+
+/// Builds a [`Source`] from its typed config.
+pub trait SourceFactory: 'static {
+    /// The `type` name in pipeline files.
+    const NAME: &'static str;
+    /// One line saying what it does.
+    const DESCRIPTION: &'static str;
+    /// The config (use `#[serde(deny_unknown_fields)]`).
+    type Config: DeserializeOwned + schemars::JsonSchema;
+    /// Validates the config and builds the source. Pure: no I/O (connect in `extract`).
+    ///
+    /// # Errors
+    /// Every problem found, each at its path inside the config.
+    fn build(config: Self::Config) -> Result<impl Source, ConfigErrors>;
+}
+
+/// Builds a [`Transform`] from its typed config.
+pub trait TransformFactory: 'static {
+    /// The `type` name in pipeline files.
+    const NAME: &'static str;
+    /// One line saying what it does.
+    const DESCRIPTION: &'static str;
+    /// The config (use `#[serde(deny_unknown_fields)]`; `type` and `on_error` are taken off first).
+    type Config: DeserializeOwned + schemars::JsonSchema;
+    /// Validates the config and builds the transform (compile expressions here, once).
+    ///
+    /// # Errors
+    /// Every problem found, each at its path inside the config.
+    fn build(config: Self::Config) -> Result<impl Transform, ConfigErrors>;
+}
+
+/// Builds a [`Destination`] from its typed config.
+pub trait DestinationFactory: 'static {
+    /// The `type` name in pipeline files.
+    const NAME: &'static str;
+    /// One line saying what it does.
+    const DESCRIPTION: &'static str;
+    /// The config (use `#[serde(deny_unknown_fields)]`).
+    type Config: DeserializeOwned + schemars::JsonSchema;
+    /// Validates the config and builds the destination. Pure: no I/O (connect in `pre_load`).
+    ///
+    /// # Errors
+    /// Every problem found, each at its path inside the config.
+    fn build(config: Self::Config) -> Result<impl Destination, ConfigErrors>;
+}
+
+type BuildFn<T> = fn(serde_json::Value) -> Result<Arc<T>, ConfigErrors>;
+
+/// The factory behind a registration, by kind.
+#[derive(Clone, Copy)]
+pub enum Builder {
+    /// Builds a source.
+    Source(BuildFn<dyn Source>),
+    /// Builds a transform.
+    Transform(BuildFn<dyn Transform>),
+    /// Builds a destination.
+    Destination(BuildFn<dyn Destination>),
+}
+
+/// One registered component: its kind, name, description, schema and factory.
+#[derive(Clone, Copy)]
+pub struct Registration {
+    /// Source, transform or destination.
+    pub kind: ComponentKind,
+    /// The `type` name.
+    pub name: &'static str,
+    /// One line saying what it does.
+    pub description: &'static str,
+    /// The module that registered it (to name both sides of a duplicate).
+    pub module: &'static str,
+    schema: fn() -> schemars::Schema,
+    builder: Builder,
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("module", &self.module)
+            .finish_non_exhaustive()
+    }
+}
+
+inventory::collect!(Registration);
+
+/// Deserialises a component's typed config, naming the JSON path of the first problem.
+///
+/// # Errors
+/// The path inside the config (empty for the object itself) and serde's message.
+pub fn parse_config<C: DeserializeOwned>(value: serde_json::Value) -> Result<C, ConfigErrors> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        ConfigErrors::one(ConfigIssue::at(path, e.into_inner().to_string()))
+    })
+}
+
+fn build_source<F: SourceFactory>(v: serde_json::Value) -> Result<Arc<dyn Source>, ConfigErrors> {
+    Ok(Arc::new(F::build(parse_config(v)?)?))
+}
+fn build_transform<F: TransformFactory>(
+    v: serde_json::Value,
+) -> Result<Arc<dyn Transform>, ConfigErrors> {
+    Ok(Arc::new(F::build(parse_config(v)?)?))
+}
+fn build_destination<F: DestinationFactory>(
+    v: serde_json::Value,
+) -> Result<Arc<dyn Destination>, ConfigErrors> {
+    Ok(Arc::new(F::build(parse_config(v)?)?))
+}
+fn schema_of<C: schemars::JsonSchema>() -> schemars::Schema {
+    schemars::schema_for!(C)
+}
+
+impl Registration {
+    /// The registration of a source factory; `module` is `module_path!()` of the caller.
+    pub const fn source<F: SourceFactory>(module: &'static str) -> Self {
+        Self {
+            kind: ComponentKind::Source,
+            name: F::NAME,
+            description: F::DESCRIPTION,
+            module,
+            schema: schema_of::<F::Config>,
+            builder: Builder::Source(build_source::<F>),
+        }
+    }
+
+    /// The registration of a transform factory; `module` is `module_path!()` of the caller.
+    pub const fn transform<F: TransformFactory>(module: &'static str) -> Self {
+        Self {
+            kind: ComponentKind::Transform,
+            name: F::NAME,
+            description: F::DESCRIPTION,
+            module,
+            schema: schema_of::<F::Config>,
+            builder: Builder::Transform(build_transform::<F>),
+        }
+    }
+
+    /// The registration of a destination factory; `module` is `module_path!()` of the caller.
+    pub const fn destination<F: DestinationFactory>(module: &'static str) -> Self {
+        Self {
+            kind: ComponentKind::Destination,
+            name: F::NAME,
+            description: F::DESCRIPTION,
+            module,
+            schema: schema_of::<F::Config>,
+            builder: Builder::Destination(build_destination::<F>),
+        }
+    }
+
+    /// The JSON Schema of the component's config (without `type`).
+    pub fn schema(&self) -> schemars::Schema {
+        (self.schema)()
+    }
+
+    /// The factory.
+    pub fn builder(&self) -> Builder {
+        self.builder
+    }
+}
+
+/// Registers a [`SourceFactory`] at link time.
+#[macro_export]
+macro_rules! register_source {
+    ($factory:ty) => {
+        $crate::inventory::submit! {
+            $crate::registry::Registration::source::<$factory>(::core::module_path!())
+        }
+    };
+}
+
+/// Registers a [`TransformFactory`] at link time.
+#[macro_export]
+macro_rules! register_transform {
+    ($factory:ty) => {
+        $crate::inventory::submit! {
+            $crate::registry::Registration::transform::<$factory>(::core::module_path!())
+        }
+    };
+}
+
+/// Registers a [`DestinationFactory`] at link time.
+#[macro_export]
+macro_rules! register_destination {
+    ($factory:ty) => {
+        $crate::inventory::submit! {
+            $crate::registry::Registration::destination::<$factory>(::core::module_path!())
+        }
+    };
+}
+
+/// Component types by kind and name, sorted.
+#[derive(Clone, Default)]
+pub struct Registry {
+    entries: BTreeMap<(ComponentKind, &'static str), Registration>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.entries.keys()).finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry, for explicit `register(&mut Registry)` calls.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every registration submitted by a linked crate.
+    ///
+    /// # Errors
+    /// [`RegistryError::Duplicate`] when two differ in module but share kind and name;
+    /// [`RegistryError::Empty`] when nothing is linked.
+    pub fn from_inventory() -> Result<Self, RegistryError> {
+        let mut registry = Self::new();
+        for r in inventory::iter::<Registration> {
+            registry.register(*r)?;
+        }
+        if registry.entries.is_empty() {
+            return Err(RegistryError::Empty);
+        }
+        Ok(registry)
+    }
+
+    /// The link-time registry, built once.
+    ///
+    /// # Errors
+    /// As [`Registry::from_inventory`].
+    pub fn global() -> Result<&'static Registry, RegistryError> {
+        static GLOBAL: OnceLock<Result<Registry, RegistryError>> = OnceLock::new();
+        GLOBAL
+            .get_or_init(Self::from_inventory)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Adds a registration. Registering the very same one again (same module) is a no-op.
+    ///
+    /// # Errors
+    /// [`RegistryError::Duplicate`], naming both modules, when another has the same kind and name.
+    pub fn register(&mut self, registration: Registration) -> Result<(), RegistryError> {
+        let key = (registration.kind, registration.name);
+        if let Some(existing) = self.entries.get(&key) {
+            if existing.module == registration.module {
+                return Ok(());
+            }
+            return Err(RegistryError::Duplicate {
+                kind: registration.kind,
+                name: registration.name.to_owned(),
+                first: existing.module.to_owned(),
+                second: registration.module.to_owned(),
+            });
+        }
+        self.entries.insert(key, registration);
+        Ok(())
+    }
+
+    /// The registration of `kind` named `name`.
+    pub fn get(&self, kind: ComponentKind, name: &str) -> Option<&Registration> {
+        self.entries
+            .iter()
+            .find(|((k, n), _)| *k == kind && *n == name)
+            .map(|(_, r)| r)
+    }
+
+    /// The names of `kind`, sorted.
+    pub fn names(&self, kind: ComponentKind) -> Vec<&'static str> {
+        self.entries
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
+    /// Every registration, sorted by kind then name.
+    pub fn iter(&self) -> impl Iterator<Item = &Registration> {
+        self.entries.values()
+    }
+
+    /// True when nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn lookup(&self, kind: ComponentKind, name: &str) -> Result<&Registration, ConfigIssue> {
+        self.get(kind, name).ok_or_else(|| {
+            let known = self.names(kind);
+            let message = if self.is_empty() {
+                RegistryError::Empty.to_string()
+            } else if known.is_empty() {
+                format!("unknown {kind} type `{name}`: no {kind} types are registered")
+            } else {
+                let hint = closest(name, &known)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                format!(
+                    "unknown {kind} type `{name}`{hint}; known: {}",
+                    known.join(", ")
+                )
+            };
+            ConfigIssue::at("type", message)
+        })
+    }
+
+    /// Builds a source from its config object (`{"type": "file", ...}`).
+    ///
+    /// # Errors
+    /// Every problem, with paths relative to the object.
+    pub fn build_source(
+        &self,
+        config: &serde_json::Value,
+    ) -> Result<Arc<dyn Source>, ConfigErrors> {
+        let (name, rest) = split_type(config)?;
+        match self.lookup(ComponentKind::Source, &name)?.builder {
+            Builder::Source(build) => build(rest),
+            _ => unreachable_kind(),
+        }
+    }
+
+    /// Builds a transform from its config object, `type` and `on_error` already taken off
+    /// by the caller ([`crate::config::ComponentConfig`]).
+    ///
+    /// # Errors
+    /// Every problem, with paths relative to the object.
+    pub fn build_transform(
+        &self,
+        config: &serde_json::Value,
+    ) -> Result<Arc<dyn Transform>, ConfigErrors> {
+        let (name, rest) = split_type(config)?;
+        match self.lookup(ComponentKind::Transform, &name)?.builder {
+            Builder::Transform(build) => build(rest),
+            _ => unreachable_kind(),
+        }
+    }
+
+    /// Builds a destination from its config object.
+    ///
+    /// # Errors
+    /// Every problem, with paths relative to the object.
+    pub fn build_destination(
+        &self,
+        config: &serde_json::Value,
+    ) -> Result<Arc<dyn Destination>, ConfigErrors> {
+        let (name, rest) = split_type(config)?;
+        match self.lookup(ComponentKind::Destination, &name)?.builder {
+            Builder::Destination(build) => build(rest),
+            _ => unreachable_kind(),
+        }
+    }
+}
+
+fn unreachable_kind<T>() -> Result<T, ConfigErrors> {
+    // `lookup` filters by kind, and each constructor pairs its kind with its builder.
+    Err(ConfigIssue::at("type", "internal error: registration kind mismatch").into())
+}
+
+/// Splits `{"type": "x", ...rest}` into `x` and the rest.
+fn split_type(config: &serde_json::Value) -> Result<(String, serde_json::Value), ConfigIssue> {
+    let serde_json::Value::Object(map) = config else {
+        return Err(ConfigIssue::at(
+            "",
+            format!(
+                "expected an object with a `type`, found {}",
+                json_kind(config)
+            ),
+        ));
+    };
+    let mut rest = map.clone();
+    match rest.remove("type") {
+        Some(serde_json::Value::String(name)) => Ok((name, serde_json::Value::Object(rest))),
+        Some(other) => Err(ConfigIssue::at(
+            "type",
+            format!("expected a string, found {}", json_kind(&other)),
+        )),
+        None => Err(ConfigIssue::at("", "missing field `type`")),
+    }
+}
+
+/// The JSON kind of a value, for messages.
+pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// The known name closest to `name` (edit distance at most 2).
+fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        assert_eq!(closest("flaten", &["cast", "flatten"]), Some("flatten"));
+        assert_eq!(closest("zzz", &["cast", "flatten"]), None);
+    }
+}

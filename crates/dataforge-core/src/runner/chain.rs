@@ -1,0 +1,254 @@
+//! The transform stage: runs the chain on blocking threads, several batches at once, output in
+//! input order, and applies each transform's `on_error` policy to the rows it rejects.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+
+use super::StageError;
+use super::report::Progress;
+use crate::component::{Rejected, RowContext};
+use crate::config::OnError;
+use crate::context::RunContext;
+use crate::error::{ComponentError, RunError, Stage};
+use crate::pipeline::TransformStep;
+use crate::stream::{Batch, BatchReceiver, BatchSender};
+use crate::value::{Record, Value};
+
+/// Distinct reasons warned about per transform before the rest are only counted.
+const MAX_WARNED_REASONS: usize = 20;
+
+/// What the transform stage did.
+#[derive(Debug, Default)]
+pub(crate) struct ChainStats {
+    pub rows_out: u64,
+    pub rejected: BTreeMap<String, u64>,
+    pub cpu: Duration,
+}
+
+struct BatchDone {
+    batch: Batch,
+    rejected: Vec<(usize, Vec<Rejected>)>,
+    cpu: Duration,
+    first_row: u64,
+    rows_in: u64,
+}
+
+fn apply(
+    steps: &[TransformStep],
+    ctx: &RunContext,
+    mut batch: Batch,
+    first_row: u64,
+) -> Result<BatchDone, StageError> {
+    let start = Instant::now();
+    let rows_in = batch.len() as u64;
+    let mut rejected = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let mut rows = RowContext::new(ctx);
+        batch = step
+            .transform
+            .transform(batch, &mut rows)
+            .map_err(|error| StageError::Component {
+                stage: Stage::Transform,
+                component: step.name.clone(),
+                error,
+            })?;
+        let r = rows.take_rejected();
+        if !r.is_empty() {
+            rejected.push((i, r));
+        }
+    }
+    Ok(BatchDone {
+        batch,
+        rejected,
+        cpu: start.elapsed(),
+        first_row,
+        rows_in,
+    })
+}
+
+/// The stage's loop. Returns after finishing `output` (and `dead_letter`) on a clean end.
+pub(crate) async fn run_chain(
+    steps: Arc<Vec<TransformStep>>,
+    ctx: RunContext,
+    mut input: BatchReceiver,
+    output: BatchSender,
+    dead_letter: Option<BatchSender>,
+    progress: Arc<Progress>,
+) -> Result<ChainStats, StageError> {
+    let ordered = steps.iter().any(|s| s.transform.is_ordered());
+    let workers = if ordered || steps.is_empty() {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    };
+    let mut stats = ChainStats::default();
+    let mut policy = Policy {
+        pipeline: ctx.pipeline_id().to_owned(),
+        run_id: ctx.run_id().to_owned(),
+        steps: steps.clone(),
+        warned: HashSet::new(),
+        dead_letter: dead_letter.as_ref(),
+    };
+    let mut inflight = FuturesOrdered::new();
+    let mut rows_seen: u64 = 0;
+    let mut input_done = false;
+    loop {
+        tokio::select! {
+            biased;
+            Some(joined) = inflight.next(), if !inflight.is_empty() => {
+                let done: BatchDone = match joined {
+                    Ok(result) => result?,
+                    Err(e) => return Err(StageError::Component {
+                        stage: Stage::Transform,
+                        component: "transform chain".into(),
+                        error: ComponentError::fatal_msg(format!("a transform panicked: {e}")),
+                    }),
+                };
+                stats.cpu += done.cpu;
+                progress.add_extracted(done.rows_in);
+                policy.handle(&done, &mut stats, &progress).await?;
+                let n = done.batch.len() as u64;
+                output.send(done.batch).await.map_err(|error| StageError::Component {
+                    stage: Stage::Transform,
+                    component: "transform chain".into(),
+                    error,
+                })?;
+                stats.rows_out += n;
+                progress.add_transformed(n);
+            }
+            msg = input.recv(), if !input_done && inflight.len() < workers => {
+                let batch = msg.map_err(|error| StageError::Component {
+                    stage: Stage::Transform,
+                    component: "transform chain".into(),
+                    error,
+                })?;
+                match batch {
+                    Some(batch) => {
+                        let first_row = rows_seen + 1;
+                        rows_seen += batch.len() as u64;
+                        if steps.is_empty() {
+                            inflight.push_back(tokio::task::spawn(std::future::ready(Ok(BatchDone {
+                                rows_in: batch.len() as u64,
+                                batch,
+                                rejected: Vec::new(),
+                                cpu: Duration::ZERO,
+                                first_row,
+                            }))));
+                        } else {
+                            let steps = steps.clone();
+                            let ctx = ctx.clone();
+                            inflight.push_back(tokio::task::spawn_blocking(move || {
+                                apply(&steps, &ctx, batch, first_row)
+                            }));
+                        }
+                    }
+                    None => input_done = true,
+                }
+            }
+            else => break,
+        }
+    }
+    output.finish().await;
+    if let Some(dl) = dead_letter {
+        dl.finish().await;
+    }
+    Ok(stats)
+}
+
+struct Policy<'a> {
+    pipeline: String,
+    run_id: String,
+    steps: Arc<Vec<TransformStep>>,
+    warned: HashSet<(usize, String)>,
+    dead_letter: Option<&'a BatchSender>,
+}
+
+impl Policy<'_> {
+    async fn handle(
+        &mut self,
+        done: &BatchDone,
+        stats: &mut ChainStats,
+        progress: &Progress,
+    ) -> Result<(), StageError> {
+        for (i, rejected) in &done.rejected {
+            let step = &self.steps[*i];
+            let n = rejected.len() as u64;
+            match step.on_error {
+                OnError::Fail => {
+                    let first = &rejected[0];
+                    return Err(StageError::Run(RunError::RowRejected {
+                        pipeline: self.pipeline.clone(),
+                        transform: step.name.clone(),
+                        first_row: done.first_row,
+                        last_row: done.first_row + done.rows_in.saturating_sub(1),
+                        reason: first.reason.clone(),
+                        row: preview(&first.record),
+                    }));
+                }
+                OnError::Skip => {
+                    for r in rejected {
+                        let per_step = self.warned.iter().filter(|(s, _)| s == i).count();
+                        if per_step < MAX_WARNED_REASONS
+                            && self.warned.insert((*i, r.reason.clone()))
+                        {
+                            tracing::warn!(
+                                pipeline = %self.pipeline,
+                                transform = %step.name,
+                                reason = %r.reason,
+                                "skipping rejected row (warned once per reason; the report counts them all)"
+                            );
+                        }
+                    }
+                }
+                OnError::DeadLetter => {
+                    let Some(dl) = self.dead_letter else {
+                        // Config validation refuses dead_letter without a destination.
+                        return Err(StageError::Component {
+                            stage: Stage::Transform,
+                            component: step.name.clone(),
+                            error: ComponentError::fatal_msg("no dead-letter destination"),
+                        });
+                    };
+                    let batch = rejected
+                        .iter()
+                        .map(|r| dead_letter_record(&self.pipeline, &self.run_id, &step.name, r))
+                        .collect();
+                    dl.send(batch)
+                        .await
+                        .map_err(|error| StageError::Component {
+                            stage: Stage::DeadLetter,
+                            component: step.name.clone(),
+                            error,
+                        })?;
+                }
+            }
+            *stats.rejected.entry(step.name.clone()).or_default() += n;
+            progress.add_rejected(n);
+        }
+        Ok(())
+    }
+}
+
+/// The shape of a dead-letter row: where and why, and the row itself.
+fn dead_letter_record(pipeline: &str, run_id: &str, transform: &str, r: &Rejected) -> Record {
+    let mut out = Record::with_capacity(5);
+    out.push_unchecked("pipeline", pipeline);
+    out.push_unchecked("run_id", run_id);
+    out.push_unchecked("transform", transform);
+    out.push_unchecked("reason", r.reason.as_str());
+    out.push_unchecked("record", Value::Object(r.record.clone()));
+    out
+}
+
+fn preview(record: &Record) -> String {
+    let text = serde_json::to_string(record).unwrap_or_default();
+    if text.chars().count() <= 300 {
+        return text;
+    }
+    let cut: String = text.chars().take(300).collect();
+    format!("{cut}…")
+}

@@ -1,0 +1,224 @@
+//! Per-pipeline state (cursors for incremental loads), saved only when a load commits.
+//!
+//! A source reads its cursor from [`StateHandle::get`] and stages the new one with
+//! [`StateHandle::set`]; the runner saves staged values through the [`StateStore`] after the
+//! destination committed, so a failed load never advances a cursor.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::Value as Json;
+
+/// The state of one pipeline: named JSON values.
+pub type State = BTreeMap<String, Json>;
+
+/// Why state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// A file could not be read or written.
+    #[error("state file {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A state file is not valid JSON.
+    #[error("state file {path} is not valid JSON")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Another store's failure.
+    #[error("state store")]
+    Other(#[source] crate::error::BoxError),
+}
+
+/// Where pipeline state lives. The embedded default is [`FileStateStore`].
+#[async_trait]
+pub trait StateStore: Send + Sync + 'static {
+    /// The saved state of `pipeline_id` (empty when there is none).
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    async fn load(&self, pipeline_id: &str) -> Result<State, StateError>;
+
+    /// Replaces the saved state of `pipeline_id`, atomically.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    async fn save(&self, pipeline_id: &str, state: &State) -> Result<(), StateError>;
+}
+
+/// State as one JSON file per pipeline under `<DATAFORGE_HOME>/state/`, replaced atomically.
+#[derive(Debug, Clone)]
+pub struct FileStateStore {
+    dir: PathBuf,
+}
+
+impl FileStateStore {
+    /// A store under `home/state`.
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: home.into().join("state"),
+        }
+    }
+
+    /// A store under `$DATAFORGE_HOME` (default `.dataforge`).
+    pub fn from_env() -> Self {
+        Self::new(crate::dataforge_home())
+    }
+
+    fn file(&self, pipeline_id: &str) -> PathBuf {
+        let safe: String = pipeline_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.dir.join(format!("{safe}.json"))
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+#[async_trait]
+impl StateStore for FileStateStore {
+    async fn load(&self, pipeline_id: &str) -> Result<State, StateError> {
+        let path = self.file(pipeline_id);
+        match tokio::fs::read(&path).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
+                path: path.clone(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::new()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    async fn save(&self, pipeline_id: &str, state: &State) -> Result<(), StateError> {
+        let path = self.file(pipeline_id);
+        let dir = self.dir.clone();
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| StateError::Other(e.into()))?;
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_err(&dir))?;
+            std::io::Write::write_all(&mut tmp, &bytes).map_err(io_err(&path))?;
+            tmp.as_file().sync_all().map_err(io_err(&path))?;
+            tmp.persist(&path).map_err(|e| io_err(&path)(e.error))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StateError::Other(e.into()))?
+    }
+}
+
+/// A store that keeps state in memory (tests, or runs that want none kept).
+#[derive(Debug, Default)]
+pub struct MemoryStateStore {
+    states: Mutex<BTreeMap<String, State>>,
+}
+
+#[async_trait]
+impl StateStore for MemoryStateStore {
+    async fn load(&self, pipeline_id: &str) -> Result<State, StateError> {
+        Ok(lock(&self.states)
+            .get(pipeline_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+    async fn save(&self, pipeline_id: &str, state: &State) -> Result<(), StateError> {
+        lock(&self.states).insert(pipeline_id.to_owned(), state.clone());
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the map half-updated (single insert/clone).
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The state one run sees: the saved values, and the values it stages for saving.
+#[derive(Debug, Default)]
+pub struct StateHandle {
+    saved: State,
+    staged: Mutex<State>,
+}
+
+impl StateHandle {
+    /// A handle over the state loaded at the start of a run.
+    pub fn new(saved: State) -> Self {
+        Self {
+            saved,
+            staged: Mutex::default(),
+        }
+    }
+
+    /// The value saved by the last committed run.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        self.saved.get(key)
+    }
+
+    /// Stages a value; it is saved only if this run's load commits.
+    pub fn set(&self, key: impl Into<String>, value: Json) {
+        lock(&self.staged).insert(key.into(), value);
+    }
+
+    /// The state to save: the saved values updated with the staged ones; `None` when nothing
+    /// was staged.
+    pub fn to_save(&self) -> Option<State> {
+        let staged = lock(&self.staged);
+        if staged.is_empty() {
+            return None;
+        }
+        let mut out = self.saved.clone();
+        out.extend(staged.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn file_store_round_trips_and_starts_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStateStore::new(dir.path());
+        assert!(store.load("orders/daily").await.expect("load").is_empty());
+        let mut s = State::new();
+        s.insert("cursor".into(), serde_json::json!("2026-01-01T00:00:00Z"));
+        store.save("orders/daily", &s).await.expect("save");
+        assert_eq!(store.load("orders/daily").await.expect("load"), s);
+    }
+
+    #[test]
+    fn staged_values_merge_over_saved() {
+        let mut saved = State::new();
+        saved.insert("a".into(), 1.into());
+        saved.insert("b".into(), 2.into());
+        let h = StateHandle::new(saved);
+        assert!(h.to_save().is_none());
+        h.set("b", 3.into());
+        let out = h.to_save().expect("staged");
+        assert_eq!(out["a"], 1);
+        assert_eq!(out["b"], 3);
+        assert_eq!(h.get("b"), Some(&Json::from(2)));
+    }
+}

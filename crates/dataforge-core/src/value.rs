@@ -1,0 +1,571 @@
+//! The data model: [`Value`], one JSON-like value, and [`Record`], one row as an ordered map.
+//!
+//! Records are deserialised straight from JSON (any serde deserializer; the file source uses
+//! `sonic-rs`) without an intermediate tree. Keys are [`CompactString`]s, so column names up to
+//! 24 bytes live inline and a row costs one allocation for its field vector.
+
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat};
+pub use compact_str::CompactString;
+use rust_decimal::Decimal;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+/// One value of a record: JSON's kinds plus the typed values a `cast` produces.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Value {
+    /// No value.
+    #[default]
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A 64-bit signed integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// An exact decimal (money); JSON integers beyond `i64` also land here.
+    Decimal(Decimal),
+    /// A UTF-8 string.
+    String(CompactString),
+    /// A point in time with its original UTC offset.
+    Timestamp(DateTime<FixedOffset>),
+    /// A calendar date.
+    Date(NaiveDate),
+    /// An ordered list of values.
+    Array(Vec<Value>),
+    /// A nested object.
+    Object(Record),
+}
+
+impl Value {
+    /// The name of this value's kind, as used in error messages and `validate` rules.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "float",
+            Value::Decimal(_) => "decimal",
+            Value::String(_) => "string",
+            Value::Timestamp(_) => "timestamp",
+            Value::Date(_) => "date",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+
+    /// True for [`Value::Null`].
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The string, if this is a [`Value::String`].
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is a [`Value::Int`].
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The number as a float, if this is an integer, float or decimal.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Decimal(d) => d.to_string().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is a [`Value::Bool`].
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The nested record, if this is a [`Value::Object`].
+    pub fn as_object(&self) -> Option<&Record> {
+        match self {
+            Value::Object(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Converts to a `serde_json::Value` (timestamps, dates and decimals become strings).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::Decimal(_) | Value::Timestamp(_) | Value::Date(_) => {
+                serde_json::Value::String(self.to_string())
+            }
+            Value::String(s) => serde_json::Value::String(s.to_string()),
+            Value::Array(a) => serde_json::Value::Array(a.iter().map(Value::to_json).collect()),
+            Value::Object(r) => serde_json::Value::Object(
+                r.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Displays the value as text: strings unquoted, nested values as JSON (the CSV cell form).
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => Ok(()),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Decimal(d) => write!(f, "{d}"),
+            Value::String(s) => f.write_str(s),
+            Value::Timestamp(t) => f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            Value::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            Value::Array(_) | Value::Object(_) => write!(f, "{}", self.to_json()),
+        }
+    }
+}
+
+impl From<serde_json::Value> for Value {
+    fn from(v: serde_json::Value) -> Self {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(b),
+            serde_json::Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Value::Int(i)
+                } else if let Some(u) = n.as_u64() {
+                    Value::Decimal(Decimal::from(u))
+                } else {
+                    Value::Float(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            serde_json::Value::String(s) => Value::String(s.into()),
+            serde_json::Value::Array(a) => Value::Array(a.into_iter().map(Value::from).collect()),
+            serde_json::Value::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
+            }
+        }
+    }
+}
+
+macro_rules! value_from {
+    ($($t:ty => $variant:ident $(as $conv:ty)?),* $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self { Value::$variant((v $(as $conv)?).into()) }
+        }
+    )*};
+}
+value_from!(
+    bool => Bool, i64 => Int, i32 => Int as i64, u32 => Int as i64, f64 => Float,
+    &str => String, String => String, CompactString => String, Decimal => Decimal,
+    NaiveDate => Date, DateTime<FixedOffset> => Timestamp, Record => Object, Vec<Value> => Array,
+);
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One row: column names to values, in insertion order.
+///
+/// Lookups are linear, which beats hashing for the tens of columns a row usually has.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Record {
+    fields: Vec<(CompactString, Value)>,
+}
+
+impl Record {
+    /// An empty record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty record with room for `n` fields.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            fields: Vec::with_capacity(n),
+        }
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// True when the record has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.fields.iter().position(|(k, _)| k == key)
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The value of `key`, mutably, if present.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.fields
+            .iter_mut()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// True when `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Sets `key` to `value`, keeping its position if it exists (returning the old value) or
+    /// appending it.
+    pub fn insert(
+        &mut self,
+        key: impl Into<CompactString>,
+        value: impl Into<Value>,
+    ) -> Option<Value> {
+        let key = key.into();
+        let value = value.into();
+        match self.position(&key) {
+            Some(i) => Some(std::mem::replace(&mut self.fields[i].1, value)),
+            None => {
+                self.fields.push((key, value));
+                None
+            }
+        }
+    }
+
+    /// Appends a field without checking for an existing one with the same key.
+    ///
+    /// For builders that know their keys are distinct; a duplicate would shadow nothing and
+    /// be written twice.
+    pub fn push_unchecked(&mut self, key: impl Into<CompactString>, value: impl Into<Value>) {
+        self.fields.push((key.into(), value.into()));
+    }
+
+    /// Removes `key`, keeping the order of the other fields.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.position(key).map(|i| self.fields.remove(i).1)
+    }
+
+    /// Renames `from` to `to` in place; returns false when `from` is absent. An existing `to`
+    /// is replaced.
+    pub fn rename(&mut self, from: &str, to: &str) -> bool {
+        let Some(i) = self.position(from) else {
+            return false;
+        };
+        if from == to {
+            return true;
+        }
+        let i = match self.position(to) {
+            Some(j) => {
+                self.fields.remove(j);
+                if j < i { i - 1 } else { i }
+            }
+            None => i,
+        };
+        self.fields[i].0 = to.into();
+        true
+    }
+
+    /// Keeps only the fields for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut Value) -> bool) {
+        self.fields.retain_mut(|(k, v)| keep(k, v));
+    }
+
+    /// Iterates over `(name, value)` in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&CompactString, &Value)> {
+        self.fields.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Iterates mutably over `(name, value)` in order.
+    pub fn iter_mut(&mut self) -> impl ExactSizeIterator<Item = (&CompactString, &mut Value)> {
+        self.fields.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    /// The column names, in order.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &CompactString> {
+        self.fields.iter().map(|(k, _)| k)
+    }
+
+    /// The record as a `serde_json::Value` object.
+    pub fn to_json(&self) -> serde_json::Value {
+        Value::Object(self.clone()).to_json()
+    }
+}
+
+impl IntoIterator for Record {
+    type Item = (CompactString, Value);
+    type IntoIter = std::vec::IntoIter<(CompactString, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.fields.into_iter()
+    }
+}
+
+impl<K: Into<CompactString>, V: Into<Value>> FromIterator<(K, V)> for Record {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut r = Record::new();
+        for (k, v) in iter {
+            r.insert(k, v);
+        }
+        r
+    }
+}
+
+/// Builds a [`Record`]: `record! { "id" => 1, "name" => "Ada" }`.
+#[macro_export]
+macro_rules! record {
+    () => { $crate::Record::new() };
+    ($($key:expr => $value:expr),+ $(,)?) => {{
+        let mut r = $crate::Record::new();
+        $( r.insert($key, $crate::Value::from($value)); )+
+        r
+    }};
+}
+
+// ---------- serde ----------
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(_) => s.serialize_unit(),
+            Value::Decimal(_) | Value::Timestamp(_) | Value::Date(_) => s.collect_str(self),
+            Value::String(v) => s.serialize_str(v),
+            Value::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
+            Value::Object(r) => r.serialize(s),
+        }
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.fields.len()))?;
+        for (k, v) in &self.fields {
+            map.serialize_entry(k.as_str(), v)?;
+        }
+        map.end()
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(i64::try_from(v).map_or_else(|_| Value::Decimal(Decimal::from(v)), Value::Int))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(Decimal::from_i128_with_scale(v, 0).into())
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        i128::try_from(v)
+            .map(|v| Decimal::from_i128_with_scale(v, 0).into())
+            .map_err(|_| E::custom("integer too large"))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.into()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v.into()))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        RecordVisitor.visit_map(map).map(Value::Object)
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct RecordVisitor;
+
+/// A key that borrows from the input when the deserializer allows it.
+struct Key(CompactString);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(Key(v.into()))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        let mut fields: Vec<(CompactString, Value)> =
+            Vec::with_capacity(map.size_hint().unwrap_or(8));
+        // A 64-bit signature of the keys seen: a duplicate key (JSON allows them; the last
+        // wins, as in serde_json) is searched for only when its bit is already set.
+        let mut seen: u64 = 0;
+        while let Some(Key(key)) = map.next_key()? {
+            let value: Value = map.next_value()?;
+            let bit = 1u64 << (key_hash(&key) & 63);
+            if seen & bit != 0 {
+                if let Some(slot) = fields.iter_mut().find(|(k, _)| *k == key) {
+                    slot.1 = value;
+                    continue;
+                }
+            }
+            seen |= bit;
+            fields.push((key, value));
+        }
+        Ok(Record { fields })
+    }
+}
+
+fn key_hash(key: &str) -> u32 {
+    let b = key.as_bytes();
+    match b.len() {
+        0 => 0,
+        n => (n as u32)
+            .wrapping_mul(31)
+            .wrapping_add(u32::from(b[0]).wrapping_mul(7))
+            .wrapping_add(u32::from(b[n - 1]).wrapping_mul(13))
+            .wrapping_add(u32::from(b[n / 2])),
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RecordVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nested_json_in_order_with_last_duplicate_winning() {
+        let r: Record = serde_json::from_str(
+            r#"{"b":1,"a":{"x":[1,2.5,"s",null,true]},"b":2,"big":18446744073709551615}"#,
+        )
+        .expect("valid json");
+        let keys: Vec<_> = r.keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["b", "a", "big"]);
+        assert_eq!(r.get("b"), Some(&Value::Int(2)));
+        assert_eq!(r.get("big"), Some(&Value::Decimal(Decimal::from(u64::MAX))));
+        let inner = r.get("a").and_then(Value::as_object).expect("object");
+        assert_eq!(
+            inner.get("x"),
+            Some(&Value::Array(vec![
+                Value::Int(1),
+                Value::Float(2.5),
+                Value::from("s"),
+                Value::Null,
+                Value::Bool(true)
+            ]))
+        );
+    }
+
+    #[test]
+    fn sonic_and_serde_json_agree_and_round_trip() {
+        let text = r#"{"id":1,"name":"Zoë","tags":["a"],"c":{"d":null},"f":-1.5e3}"#;
+        let a: Record = serde_json::from_str(text).expect("serde_json");
+        let b: Record = sonic_rs::from_str(text).expect("sonic");
+        assert_eq!(a, b);
+        let back = serde_json::to_string(&a).expect("serialise");
+        assert_eq!(
+            back,
+            r#"{"id":1,"name":"Zoë","tags":["a"],"c":{"d":null},"f":-1500.0}"#
+        );
+    }
+
+    #[test]
+    fn insert_rename_remove_keep_order() {
+        let mut r = record! {"a" => 1, "b" => 2, "c" => 3};
+        assert!(r.rename("a", "c"));
+        assert_eq!(r.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+        assert_eq!(r.get("c"), Some(&Value::Int(1)));
+        assert!(!r.rename("zz", "y"));
+        assert_eq!(r.insert("b", "x"), Some(Value::Int(2)));
+        assert_eq!(r.remove("c"), Some(Value::Int(1)));
+        assert_eq!(r.to_json(), serde_json::json!({"b": "x"}));
+    }
+
+    #[test]
+    fn display_is_the_csv_cell_form() {
+        let ts = DateTime::parse_from_rfc3339("2026-08-28T06:59:14+02:00").expect("ts");
+        assert_eq!(Value::from(ts).to_string(), "2026-08-28T06:59:14+02:00");
+        assert_eq!(Value::Null.to_string(), "");
+        assert_eq!(
+            Value::Array(vec![Value::Int(1), Value::from("a")]).to_string(),
+            r#"[1,"a"]"#
+        );
+    }
+}
