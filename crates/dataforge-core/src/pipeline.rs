@@ -107,16 +107,6 @@ impl Pipeline {
             .build_source(&config.source)
             .map_err(|e| errors.extend(e.under("source").0))
             .ok();
-        let destination = registry
-            .build_destination(&config.destination)
-            .map_err(|e| errors.extend(e.under("destination").0))
-            .ok();
-        let dead_letter = config.dead_letter.as_ref().and_then(|dl| {
-            registry
-                .build_destination(dl)
-                .map_err(|e| errors.extend(e.under("dead_letter").0))
-                .ok()
-        });
         let mut transforms = Vec::new();
         for (i, entry) in config.transforms.iter().enumerate() {
             let path = format!("transforms[{i}]");
@@ -129,6 +119,16 @@ impl Pipeline {
                 Err(e) => errors.extend(e.under(&path).0),
             }
         }
+        let destination = registry
+            .build_destination(&config.destination)
+            .map_err(|e| errors.extend(e.under("destination").0))
+            .ok();
+        let dead_letter = config.dead_letter.as_ref().and_then(|dl| {
+            registry
+                .build_destination(dl)
+                .map_err(|e| errors.extend(e.under("dead_letter").0))
+                .ok()
+        });
         let (Some(source), Some(destination), true) = (source, destination, errors.is_empty())
         else {
             return Err(ConfigErrors(errors));

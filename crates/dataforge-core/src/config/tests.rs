@@ -1,1 +1,345 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
+use serde::Deserialize;
+use serde_json::json;
+
+use super::*;
+use crate::component::{RowContext, Transform};
+use crate::error::ComponentError;
+use crate::pipeline::Pipeline;
+use crate::registry::{
+    DestinationFactory, Registration, Registry, SourceFactory, TransformFactory,
+};
+use crate::stream::Batch;
+use crate::test_utils::{CollectingDestination, MemorySource};
+
+const ORIGINAL: &str = r#"{
+  "dag_id": "shopify_orders_daily",
+  "description": "Shopify orders into the warehouse",
+  "schedule_interval": "@daily",
+  "start_date": "2025-01-01",
+  "catchup": false,
+  "tags": ["shopify"],
+  "default_args": {"owner": "data", "retries": 3, "retry_delay": 300, "retry_exponential_backoff": true,
+                   "email_on_failure": false},
+  "source": {"type": "mem", "rows": 3},
+  "transforms": [
+    {"type": "rename", "mapping": {"customer_id": "customer"}},
+    {"type": "rename", "mapping": {}, "on_error": "skip"}
+  ],
+  "destination": {"type": "collect"}
+}"#;
+
+#[test]
+fn parses_the_original_format() {
+    let parsed = PipelineConfig::from_json_str(ORIGINAL).expect("valid");
+    let c = parsed.config;
+    assert_eq!(c.dag_id, "shopify_orders_daily");
+    assert_eq!(
+        c.schedule_interval.as_ref().and_then(Schedule::cron),
+        Some("0 0 * * *")
+    );
+    assert_eq!(
+        c.start_date.map(|d| d.to_rfc3339()),
+        Some("2025-01-01T00:00:00+00:00".into())
+    );
+    assert!(!c.catchup);
+    assert_eq!(c.default_args.retries, 3);
+    assert_eq!(
+        c.default_args.retry_delay,
+        std::time::Duration::from_secs(300)
+    );
+    assert_eq!(c.transforms.len(), 2);
+    assert_eq!(c.transforms[1].on_error, OnError::Skip);
+    assert!(c.transforms[1].config.get("on_error").is_none());
+    assert_eq!(
+        parsed.warnings.len(),
+        1,
+        "email_on_failure is an ignored Airflow key"
+    );
+}
+
+#[test]
+fn catchup_defaults_to_false_and_nulls_are_allowed() {
+    let c = PipelineConfig::from_json(json!({
+        "dag_id": "a", "schedule_interval": null, "source": {"type": "mem"},
+        "destination": {"type": "collect"}, "transforms": null, "dead_letter": null
+    }))
+    .expect("valid")
+    .config;
+    assert!(!c.catchup);
+    assert!(c.schedule_interval.is_none());
+    assert!(c.transforms.is_empty());
+}
+
+fn issues(v: serde_json::Value) -> Vec<(String, String)> {
+    PipelineConfig::from_json(v)
+        .expect_err("invalid")
+        .0
+        .into_iter()
+        .map(|i| (i.path, i.message))
+        .collect()
+}
+
+#[test]
+fn every_error_in_a_file_is_reported_at_once() {
+    let found = issues(json!({
+        "dag_id": "bad id!",
+        "schedule_interval": "@fortnightly",
+        "start_date": "01/02/2025",
+        "catchup": "yes",
+        "default_args": {"retries": -1},
+        "source": {"path": "x"},
+        "transforms": [{"type": "a"}, {"type": "b", "on_error": "ignore"}, 3],
+        "batch_size": 0,
+        "schedul_interval": "@daily"
+    }));
+    let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    for expected in [
+        "dag_id",
+        "schedule_interval",
+        "start_date",
+        "catchup",
+        "default_args.retries",
+        "source",
+        "transforms[1].on_error",
+        "transforms[2]",
+        "batch_size",
+        "schedul_interval",
+        "",
+    ] {
+        assert!(
+            paths.contains(&expected),
+            "missing {expected:?} in {found:#?}"
+        );
+    }
+    let missing_destination = found
+        .iter()
+        .any(|(p, m)| p.is_empty() && m == "missing field `destination`");
+    assert!(missing_destination, "{found:#?}");
+}
+
+#[test]
+fn dead_letter_policy_needs_a_dead_letter_destination() {
+    let found = issues(json!({
+        "dag_id": "a", "source": {"type": "mem"}, "destination": {"type": "collect"},
+        "transforms": [{"type": "rename", "on_error": "dead_letter"}]
+    }));
+    assert_eq!(found[0].0, "transforms[0].on_error");
+}
+
+#[test]
+fn invalid_json_names_line_and_column() {
+    let e =
+        PipelineConfig::from_json_str("{\n  \"dag_id\": \"a\",\n  oops\n}").expect_err("bad json");
+    assert!(e.to_string().contains("line 3 column 3"), "{e}");
+}
+
+// ---- components for registry-backed tests ----
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct MemConfig {
+    #[serde(default)]
+    rows: u32,
+}
+struct Mem;
+impl SourceFactory for Mem {
+    const NAME: &'static str = "mem";
+    const DESCRIPTION: &'static str = "rows from memory";
+    type Config = MemConfig;
+    fn build(c: MemConfig) -> Result<impl crate::Source, ConfigErrors> {
+        Ok(MemorySource::new(
+            (0..c.rows).map(|i| crate::record! {"id" => i}).collect(),
+        ))
+    }
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RenameConfig {
+    #[serde(default)]
+    mapping: BTreeMap<String, String>,
+}
+struct Rename(BTreeMap<String, String>);
+impl Transform for Rename {
+    fn transform(&self, mut batch: Batch, _: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        for r in &mut batch {
+            for (from, to) in &self.0 {
+                r.rename(from, to);
+            }
+        }
+        Ok(batch)
+    }
+}
+struct RenameFactory;
+impl TransformFactory for RenameFactory {
+    const NAME: &'static str = "rename";
+    const DESCRIPTION: &'static str = "renames columns";
+    type Config = RenameConfig;
+    fn build(c: RenameConfig) -> Result<impl Transform, ConfigErrors> {
+        if c.mapping.values().any(String::is_empty) {
+            return Err(ConfigIssue::at("mapping", "empty target name").into());
+        }
+        Ok(Rename(c.mapping))
+    }
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CollectConfig {}
+struct Collect;
+impl DestinationFactory for Collect {
+    const NAME: &'static str = "collect";
+    const DESCRIPTION: &'static str = "collects rows";
+    type Config = CollectConfig;
+    fn build(_: CollectConfig) -> Result<impl crate::Destination, ConfigErrors> {
+        Ok(CollectingDestination::new())
+    }
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.register(Registration::source::<Mem>("tests::mem"))
+        .expect("mem");
+    r.register(Registration::transform::<RenameFactory>("tests::rename"))
+        .expect("rename");
+    r.register(Registration::destination::<Collect>("tests::collect"))
+        .expect("collect");
+    r
+}
+
+#[test]
+fn component_errors_carry_json_paths() {
+    let parsed = PipelineConfig::from_json(json!({
+        "dag_id": "a",
+        "source": {"type": "mem", "rows": "three"},
+        "transforms": [
+            {"type": "rename", "mapping": {"a": "b"}},
+            {"type": "rename", "mapping": "x"},
+            {"type": "renam"},
+            {"type": "rename", "mapping": {"a": ""}}
+        ],
+        "destination": {"type": "collect", "tabel": "t"}
+    }))
+    .expect("top level is valid");
+    let e = Pipeline::from_config(&parsed.config, &registry()).expect_err("components invalid");
+    let text = e.to_string();
+    for expected in [
+        "source.rows: invalid type: string \"three\", expected u32",
+        "transforms[1].mapping: invalid type: string \"x\", expected a map",
+        "transforms[2].type: unknown transform type `renam` (did you mean `rename`?); known: rename",
+        "transforms[3].mapping: empty target name",
+        "destination.tabel: unknown field `tabel`, there are no fields",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn an_empty_registry_points_at_the_linking_docs() {
+    let parsed = PipelineConfig::from_json_str(ORIGINAL).expect("valid");
+    let e = Pipeline::from_config(&parsed.config, &Registry::new()).expect_err("empty");
+    assert!(e.to_string().contains("use dataforge_sources as _;"), "{e}");
+}
+
+#[test]
+fn duplicate_registrations_name_both_modules() {
+    let mut r = registry();
+    r.register(Registration::source::<Mem>("tests::mem"))
+        .expect("same module is a no-op");
+    let e = r
+        .register(Registration::source::<Mem>("other_crate::mem"))
+        .expect_err("duplicate");
+    assert_eq!(
+        e.to_string(),
+        "source type `mem` is registered twice: by tests::mem and by other_crate::mem"
+    );
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+#[test]
+fn directory_discovery_reports_bad_files_and_loads_good_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = r#"{"dag_id": "ID", "source": {"type": "mem"}, "destination": {"type": "collect"}}"#;
+    write(dir.path(), "a.json", &good.replace("ID", "alpha"));
+    write(dir.path(), "nested/b.json", &good.replace("ID", "beta"));
+    write(
+        dir.path(),
+        "broken.json",
+        r#"{"dag_id": "x", "source": {"type": "mem"}, "transforms": [{"type": "rename", "mapping": "x"}], "destination": {"type": "collect"}}"#,
+    );
+    write(dir.path(), "notes.txt", "not a pipeline");
+    let found = load_paths(&[dir.path().to_owned()], &registry());
+    let ids: Vec<&str> = found
+        .pipelines
+        .iter()
+        .map(|p| p.config.dag_id.as_str())
+        .collect();
+    assert_eq!(ids, ["alpha", "beta"]);
+    assert_eq!(found.errors.0.len(), 1, "{}", found.errors);
+    let line = found.errors.0[0].to_string();
+    assert!(
+        line.ends_with(
+            "broken.json: transforms[0].mapping: invalid type: string \"x\", expected a map"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn duplicate_dag_ids_reject_both_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good =
+        r#"{"dag_id": "same", "source": {"type": "mem"}, "destination": {"type": "collect"}}"#;
+    let a = write(dir.path(), "a.json", good);
+    write(dir.path(), "b.json", good);
+    write(dir.path(), "c.json", &good.replace("same", "other"));
+    let found = load_paths(&[dir.path().to_owned()], &registry());
+    assert_eq!(found.pipelines.len(), 1);
+    assert_eq!(found.errors.0.len(), 2);
+    assert_eq!(found.errors.0[0].file.as_deref(), Some(a.as_path()));
+    assert!(
+        found.errors.0[0]
+            .message
+            .contains("duplicate dag_id \"same\"")
+    );
+    assert!(found.errors.0[0].message.contains("b.json"));
+}
+
+#[test]
+fn missing_paths_are_reported() {
+    let found = load_paths(&[PathBuf::from("/definitely/not/here.json")], &registry());
+    assert!(found.pipelines.is_empty());
+    assert!(
+        found
+            .errors
+            .to_string()
+            .contains("no such file or directory")
+    );
+}
+
+#[test]
+fn schema_lists_every_registered_type() {
+    let schema = pipeline_schema(&registry());
+    let transforms = &schema["properties"]["transforms"]["items"]["oneOf"];
+    assert_eq!(transforms[0]["properties"]["type"]["const"], "rename");
+    assert_eq!(
+        transforms[0]["properties"]["on_error"]["enum"][2],
+        "dead_letter"
+    );
+    assert_eq!(
+        schema["properties"]["source"]["oneOf"][0]["properties"]["type"]["const"],
+        "mem"
+    );
+    assert_eq!(schema["additionalProperties"], false);
+}

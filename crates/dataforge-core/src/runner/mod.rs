@@ -403,3 +403,6 @@ async fn load_stage(
     .await;
     (start.elapsed(), result)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,446 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::component::{Destination, RowContext, Source, Transform};
+use crate::config::{DefaultArgs, OnError};
+use crate::error::error_chain;
+use crate::record;
+use crate::state::{MemoryStateStore, StateStore};
+use crate::stream::{Batch, BatchReceiver, BatchSender};
+use crate::test_utils::{CollectingDestination, GeneratedSource, MemorySource};
+use crate::value::{Record, Value};
+
+fn rows(n: i64) -> Vec<Record> {
+    (0..n).map(|i| record! {"id" => i}).collect()
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        state_store: Arc::new(MemoryStateStore::default()),
+        ..RunOptions::default()
+    }
+}
+
+fn ids(rows: &[Record]) -> Vec<i64> {
+    rows.iter()
+        .map(|r| r.get("id").and_then(Value::as_i64).unwrap_or(-1))
+        .collect()
+}
+
+/// Doubles ids; rejects ids divisible by `reject_every` (when not 0).
+struct Double {
+    reject_every: i64,
+}
+
+impl Transform for Double {
+    fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        let mut out = Vec::with_capacity(batch.len());
+        for mut r in batch {
+            let id = r.get("id").and_then(Value::as_i64).unwrap_or(0);
+            if self.reject_every != 0 && id % self.reject_every == 0 {
+                rows.reject(r, format!("id {id} is divisible by {}", self.reject_every));
+                continue;
+            }
+            r.insert("double", id * 2);
+            out.push(r);
+        }
+        Ok(out)
+    }
+}
+
+#[tokio::test]
+async fn streams_every_row_in_order_through_parallel_transforms() {
+    let dest = CollectingDestination::new();
+    let p = Pipeline::builder("p")
+        .source(MemorySource::new(rows(10_500)))
+        .transform(Double { reject_every: 0 })
+        .transform(Double { reject_every: 0 })
+        .destination(dest.clone())
+        .batch_size(100)
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(report.rows_extracted, 10_500);
+    assert_eq!(report.rows_transformed, 10_500);
+    assert_eq!(report.rows_loaded, 10_500);
+    assert_eq!(report.attempts, 1);
+    assert_eq!(ids(&dest.rows()), (0..10_500).collect::<Vec<_>>());
+    assert_eq!(
+        report.load.as_ref().map(|l| l.target.as_str()),
+        Some("memory")
+    );
+    for stage in ["extract", "transform", "load", "total"] {
+        assert!(report.seconds.contains_key(stage), "{stage}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_with_exponential_backoff_then_succeeds() {
+    let source = MemorySource::new(rows(10)).fail_first_attempts(2);
+    let dest = CollectingDestination::new();
+    let p = Pipeline::builder("retry")
+        .source(source.clone())
+        .destination(dest.clone())
+        .default_args(DefaultArgs {
+            retries: 3,
+            retry_delay: Duration::from_secs(10),
+            retry_exponential_backoff: true,
+            ..DefaultArgs::default()
+        })
+        .build()
+        .expect("valid");
+    let start = tokio::time::Instant::now();
+    let report = p.run(&options()).await;
+    let waited = start.elapsed();
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(report.attempts, 3);
+    assert_eq!(source.attempts(), 3);
+    assert_eq!(dest.rows().len(), 10, "only the successful attempt commits");
+    // 10 s before retry 1, 20 s before retry 2.
+    assert!(
+        waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn gives_up_after_the_last_retry_and_never_retries_fatal_errors() {
+    let source = MemorySource::new(rows(10)).fail_first_attempts(5);
+    let p = Pipeline::builder("retry")
+        .source(source.clone())
+        .destination(CollectingDestination::new())
+        .default_args(DefaultArgs {
+            retries: 2,
+            retry_delay: Duration::from_secs(1),
+            ..DefaultArgs::default()
+        })
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(report.attempts, 3);
+    let text = error_chain(report.error.as_ref().expect("error"));
+    assert_eq!(
+        text,
+        "pipeline retry: source `MemorySource` failed: planned failure on attempt 3"
+    );
+
+    let fatal = MemorySource::new(rows(10)).fail_first_attempts(5).fatal();
+    let p = Pipeline::builder("fatal")
+        .source(fatal.clone())
+        .destination(CollectingDestination::new())
+        .default_args(DefaultArgs {
+            retries: 2,
+            ..DefaultArgs::default()
+        })
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert_eq!(report.attempts, 1);
+    assert_eq!(fatal.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_source_failing_mid_stream_rolls_the_destination_back() {
+    let dest = CollectingDestination::new();
+    let p = Pipeline::builder("mid")
+        .source(MemorySource::new(rows(1000)).fail_after_batches(3).fatal())
+        .transform(Double { reject_every: 0 })
+        .destination(dest.clone())
+        .batch_size(100)
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert!(dest.rows().is_empty());
+    assert_eq!(dest.rollbacks(), 1);
+    assert_eq!(report.rows_loaded, 0);
+    let text = error_chain(report.error.as_ref().expect("error"));
+    assert!(
+        text.contains("source `MemorySource` failed: planned failure after 3 batches"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn cancellation_stops_cleanly_and_rolls_back() {
+    let dest = CollectingDestination::new().with_delay_per_batch(Duration::from_millis(20));
+    let p = Pipeline::builder("cancel")
+        .source(GeneratedSource::new(
+            1_000_000,
+            |i| record! {"id" => i as i64},
+        ))
+        .destination(dest.clone())
+        .batch_size(100)
+        .default_args(DefaultArgs {
+            retries: 3,
+            ..DefaultArgs::default()
+        })
+        .build()
+        .expect("valid");
+    let opts = options();
+    let cancel = opts.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        cancel.cancel();
+    });
+    let report = tokio::time::timeout(Duration::from_secs(10), p.run(&opts))
+        .await
+        .expect("cancellation must stop the run promptly");
+    assert_eq!(report.status, RunStatus::Cancelled);
+    assert_eq!(report.attempts, 1, "a cancelled run is not retried");
+    assert!(dest.rows().is_empty());
+    assert_eq!(dest.rollbacks(), 1);
+}
+
+#[tokio::test]
+async fn execution_timeout_fails_the_attempt_and_rolls_back() {
+    let dest = CollectingDestination::new().with_delay_per_batch(Duration::from_millis(20));
+    let p = Pipeline::builder("slow")
+        .source(GeneratedSource::new(
+            100_000,
+            |i| record! {"id" => i as i64},
+        ))
+        .destination(dest.clone())
+        .batch_size(10)
+        .default_args(DefaultArgs {
+            execution_timeout: Some(Duration::from_millis(100)),
+            ..DefaultArgs::default()
+        })
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert!(
+        matches!(report.error, Some(RunError::Timeout { .. })),
+        "{:?}",
+        report.error
+    );
+    assert_eq!(dest.rollbacks(), 1);
+}
+
+#[tokio::test]
+async fn on_error_fail_names_the_transform_rows_and_reason() {
+    let dest = CollectingDestination::new();
+    let p = Pipeline::builder("policy")
+        .source(MemorySource::new(rows(250)))
+        .transform(Double { reject_every: 0 })
+        .transform(Double { reject_every: 7 })
+        .destination(dest.clone())
+        .batch_size(100)
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(
+        report.error.map(|e| e.to_string()),
+        Some(
+            "pipeline policy: transform `transforms[1] Double` rejected a row (in source rows \
+             1-100): id 0 is divisible by 7; row: {\"id\":0,\"double\":0}"
+                .to_owned()
+        )
+    );
+    assert!(dest.rows().is_empty());
+}
+
+#[tokio::test]
+async fn on_error_skip_drops_and_counts() {
+    let dest = CollectingDestination::new();
+    let p = Pipeline::builder("policy")
+        .source(MemorySource::new(rows(250)))
+        .transform_with(Double { reject_every: 5 }, OnError::Skip)
+        .destination(dest.clone())
+        .batch_size(100)
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(report.rows_rejected, 50);
+    assert_eq!(
+        report.rejected_by_transform.get("transforms[0] Double"),
+        Some(&50)
+    );
+    assert_eq!(report.rows_loaded, 200);
+    assert!(ids(&dest.rows()).iter().all(|id| id % 5 != 0));
+}
+
+#[tokio::test]
+async fn on_error_dead_letter_sends_row_transform_and_reason() {
+    let dest = CollectingDestination::new();
+    let dead = CollectingDestination::new();
+    let p = Pipeline::builder("policy")
+        .source(MemorySource::new(rows(20)))
+        .transform_with(Double { reject_every: 10 }, OnError::DeadLetter)
+        .destination(dest.clone())
+        .dead_letter(dead.clone())
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(report.rows_dead_lettered, 2);
+    assert_eq!(dest.rows().len(), 18);
+    let dl = dead.rows();
+    assert_eq!(dl.len(), 2);
+    assert_eq!(
+        dl[1].get("transform"),
+        Some(&Value::from("transforms[0] Double"))
+    );
+    assert_eq!(
+        dl[1].get("reason"),
+        Some(&Value::from("id 10 is divisible by 10"))
+    );
+    assert_eq!(
+        dl[1].get("record"),
+        Some(&Value::Object(record! {"id" => 10}))
+    );
+    assert_eq!(dl[1].get("pipeline"), Some(&Value::from("policy")));
+}
+
+/// Counts rows made and checks, at every batch it receives, how far the source is ahead.
+struct Lag {
+    consumed: AtomicU64,
+    max_lag: AtomicU64,
+    produced: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl Destination for Lag {
+    async fn load(
+        &self,
+        input: &mut BatchReceiver,
+        _: &RunContext,
+    ) -> Result<crate::LoadSummary, ComponentError> {
+        while let Some(batch) = input.recv().await? {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+            let consumed = self
+                .consumed
+                .fetch_add(batch.len() as u64, Ordering::SeqCst);
+            let lag = self.produced.load(Ordering::SeqCst) - consumed;
+            self.max_lag.fetch_max(lag, Ordering::SeqCst);
+        }
+        Ok(crate::LoadSummary {
+            rows_loaded: self.consumed.load(Ordering::SeqCst),
+            ..Default::default()
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounded_channels_keep_rows_in_flight_flat_whatever_the_row_count() {
+    let batch = 100u64;
+    let mut lags = Vec::new();
+    for n in [20_000u64, 200_000] {
+        let produced = Arc::new(AtomicU64::new(0));
+        let made = produced.clone();
+        let dest = Arc::new(Lag {
+            consumed: AtomicU64::new(0),
+            max_lag: AtomicU64::new(0),
+            produced: produced.clone(),
+        });
+        let p = Pipeline::builder("flat")
+            .source(GeneratedSource::new(n, move |i| {
+                made.fetch_add(1, Ordering::SeqCst);
+                record! {"id" => i as i64}
+            }))
+            .transform(Double { reject_every: 0 })
+            .destination(dest.clone() as Arc<dyn Destination>)
+            .batch_size(batch as usize)
+            .build()
+            .expect("valid");
+        let report = p.run(&options()).await;
+        assert!(report.is_success(), "{:?}", report.error);
+        assert_eq!(report.rows_loaded, n);
+        lags.push(dest.max_lag.load(Ordering::SeqCst));
+    }
+    // Two channels of 2 batches, the transform workers' batches, the batch being built and the
+    // one being written: a few batches, whatever the total.
+    let bound = 12 * batch;
+    assert!(
+        lags.iter().all(|l| *l <= bound),
+        "rows in flight {lags:?} > {bound}"
+    );
+}
+
+/// A source that stages a cursor, then fails or not.
+struct Cursor {
+    fail: bool,
+}
+
+#[async_trait]
+impl Source for Cursor {
+    async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError> {
+        let last = ctx
+            .state()
+            .get("cursor")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        out.send(vec![record! {"id" => last + 1}]).await?;
+        ctx.state().set("cursor", serde_json::json!(last + 1));
+        if self.fail {
+            return Err(ComponentError::fatal_msg("boom"));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn state_is_saved_only_when_the_load_commits() {
+    let store = Arc::new(MemoryStateStore::default());
+    let opts = RunOptions {
+        state_store: store.clone(),
+        ..RunOptions::default()
+    };
+    let run = |fail| {
+        Pipeline::builder("inc")
+            .source(Cursor { fail })
+            .destination(CollectingDestination::new())
+            .build()
+            .expect("valid")
+    };
+    assert!(run(false).run(&opts).await.is_success());
+    assert_eq!(store.load("inc").await.expect("load")["cursor"], 1);
+    assert!(!run(true).run(&opts).await.is_success());
+    assert_eq!(
+        store.load("inc").await.expect("load")["cursor"],
+        1,
+        "failed run kept the cursor"
+    );
+    assert!(run(false).run(&opts).await.is_success());
+    assert_eq!(store.load("inc").await.expect("load")["cursor"], 2);
+}
+
+#[tokio::test]
+async fn a_destination_failure_is_the_reported_cause_not_the_sources_echo() {
+    struct Broken;
+    #[async_trait]
+    impl Destination for Broken {
+        async fn load(
+            &self,
+            input: &mut BatchReceiver,
+            _: &RunContext,
+        ) -> Result<crate::LoadSummary, ComponentError> {
+            let _ = input.recv().await?;
+            Err(ComponentError::fatal_msg("disk full"))
+        }
+    }
+    let p = Pipeline::builder("echo")
+        .source(GeneratedSource::new(
+            100_000,
+            |i| record! {"id" => i as i64},
+        ))
+        .destination(Broken)
+        .batch_size(10)
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    let text = error_chain(report.error.as_ref().expect("error"));
+    assert_eq!(
+        text,
+        "pipeline echo: destination `Broken` failed: disk full"
+    );
+}
