@@ -1,1 +1,60 @@
-fn main() {}
+//! `dataforge`: run, validate and inspect DataForge pipelines.
+#![allow(clippy::print_stdout)] // A command-line tool: its results go to stdout.
+
+mod cli;
+mod commands;
+mod logging;
+mod memory;
+mod progress;
+mod registry;
+mod signals;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// Exit code: every run succeeded / the command did its job.
+const EXIT_OK: u8 = 0;
+/// Exit code: a run failed.
+const EXIT_RUN_FAILED: u8 = 1;
+/// Exit code: bad config or usage.
+const EXIT_BAD_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                EXIT_BAD_CONFIG
+            } else {
+                EXIT_OK
+            };
+            // Help and version go to stdout, usage errors to stderr, as clap formats them.
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    logging::init(cli.log_format, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::from(EXIT_RUN_FAILED);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => commands::run::run(args, cli.log_format).await,
+            Command::Validate(args) => commands::validate::run(&args),
+            Command::List(args) => commands::list::run(&args),
+            Command::Components => commands::components::run(),
+            Command::Schema => commands::schema::run(),
+        }
+    });
+    ExitCode::from(code)
+}

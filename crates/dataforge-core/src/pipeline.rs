@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::component::{Destination, Source, Transform};
-use crate::config::{DefaultArgs, OnError, PipelineConfig, component_type};
+use crate::config::{DefaultArgs, OnError, PipelineConfig};
 use crate::error::{ConfigErrors, ConfigIssue};
 use crate::registry::Registry;
 
@@ -112,8 +112,8 @@ impl Pipeline {
             let path = format!("transforms[{i}]");
             match registry.build_transform(&entry.config) {
                 Ok(t) => transforms.push(TransformStep {
-                    name: format!("{path} {}", entry.type_name()),
-                    transform: t,
+                    name: format!("{path} {}", t.name),
+                    transform: t.component,
                     on_error: entry.on_error,
                 }),
                 Err(e) => errors.extend(e.under(&path).0),
@@ -135,21 +135,10 @@ impl Pipeline {
         };
         Ok(Self {
             id: config.dag_id.clone(),
-            source: Named {
-                name: component_type(&config.source).to_owned(),
-                component: source,
-            },
+            source,
             transforms,
-            destination: Named {
-                name: component_type(&config.destination).to_owned(),
-                component: destination,
-            },
-            dead_letter: dead_letter
-                .zip(config.dead_letter.as_ref())
-                .map(|(d, c)| Named {
-                    name: component_type(c).to_owned(),
-                    component: d,
-                }),
+            destination,
+            dead_letter,
             settings: RunSettings {
                 batch_size: config.batch_size.unwrap_or(crate::DEFAULT_BATCH_SIZE),
                 default_args: config.default_args.clone(),

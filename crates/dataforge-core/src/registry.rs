@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 
 use crate::component::{Destination, Source, Transform};
 use crate::error::{ConfigErrors, ConfigIssue, RegistryError};
+use crate::pipeline::Named;
 
 /// The kind of a component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -364,10 +365,13 @@ impl Registry {
     pub fn build_source(
         &self,
         config: &serde_json::Value,
-    ) -> Result<Arc<dyn Source>, ConfigErrors> {
+    ) -> Result<Named<dyn Source>, ConfigErrors> {
         let (name, rest) = split_type(config)?;
         match self.lookup(ComponentKind::Source, &name)?.builder {
-            Builder::Source(build) => build(rest),
+            Builder::Source(build) => Ok(Named {
+                component: build(rest)?,
+                name,
+            }),
             _ => unreachable_kind(),
         }
     }
@@ -380,10 +384,13 @@ impl Registry {
     pub fn build_transform(
         &self,
         config: &serde_json::Value,
-    ) -> Result<Arc<dyn Transform>, ConfigErrors> {
+    ) -> Result<Named<dyn Transform>, ConfigErrors> {
         let (name, rest) = split_type(config)?;
         match self.lookup(ComponentKind::Transform, &name)?.builder {
-            Builder::Transform(build) => build(rest),
+            Builder::Transform(build) => Ok(Named {
+                component: build(rest)?,
+                name,
+            }),
             _ => unreachable_kind(),
         }
     }
@@ -395,10 +402,13 @@ impl Registry {
     pub fn build_destination(
         &self,
         config: &serde_json::Value,
-    ) -> Result<Arc<dyn Destination>, ConfigErrors> {
+    ) -> Result<Named<dyn Destination>, ConfigErrors> {
         let (name, rest) = split_type(config)?;
         match self.lookup(ComponentKind::Destination, &name)?.builder {
-            Builder::Destination(build) => build(rest),
+            Builder::Destination(build) => Ok(Named {
+                component: build(rest)?,
+                name,
+            }),
             _ => unreachable_kind(),
         }
     }

@@ -368,7 +368,8 @@ impl<'de> serde::Deserialize<'de> for DateSpec {
     }
 }
 
-fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+/// Parses `2025-01-01`, `2025-01-01T06:00:00` (UTC) or RFC 3339 with an offset.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));

@@ -1,0 +1,131 @@
+//! `dataforge run`: run pipelines once, with progress, a summary and an optional JSON report.
+
+use std::sync::Arc;
+
+use dataforge_core::{Progress, RunOptions, RunReport, RunStatus, error_chain};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{LogFormat, RunArgs};
+use crate::{EXIT_BAD_CONFIG, EXIT_OK, EXIT_RUN_FAILED, memory, progress, signals};
+
+/// Runs the selected pipelines one after the other.
+pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
+    let (found, _) = match super::discover(&args.paths) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let selected: Vec<_> = if args.pipelines.is_empty() {
+        if !found.errors.is_empty() {
+            eprintln!("not running: fix the errors above, or pick valid pipelines with --pipeline");
+            return EXIT_BAD_CONFIG;
+        }
+        found.pipelines.iter().collect()
+    } else {
+        let mut out = Vec::new();
+        for id in &args.pipelines {
+            match found.pipelines.iter().find(|p| &p.config.dag_id == id) {
+                Some(p) => out.push(p),
+                None => {
+                    eprintln!("no valid pipeline with dag_id \"{id}\" in the given paths");
+                    return EXIT_BAD_CONFIG;
+                }
+            }
+        }
+        out
+    };
+    if selected.is_empty() {
+        eprintln!("no pipelines found");
+        return EXIT_BAD_CONFIG;
+    }
+    let logical_date = match args
+        .logical_date
+        .as_deref()
+        .map(dataforge_core::config::parse_date)
+    {
+        None => None,
+        Some(Some(d)) => Some(d),
+        Some(None) => {
+            eprintln!("--logical-date: expected YYYY-MM-DD or an RFC 3339 date-time");
+            return EXIT_BAD_CONFIG;
+        }
+    };
+
+    let cancel = CancellationToken::new();
+    signals::cancel_on_signals(cancel.clone());
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for lp in selected {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let live = Arc::new(Progress::new());
+        let options = RunOptions {
+            cancel: cancel.clone(),
+            logical_date,
+            progress: live.clone(),
+            ..RunOptions::default()
+        };
+        tracing::info!(pipeline = %lp.config.dag_id, file = %lp.path.display(), "run started");
+        let display = progress::start(&lp.config.dag_id, live, log_format == LogFormat::Text);
+        let report = lp.pipeline.run(&options).await;
+        display.finish().await;
+        println!("{}", summary(&report));
+        failed |= !report.is_success();
+        reports.push(report);
+    }
+    if let Some(path) = &args.report {
+        if let Err(e) = write_report(path, &reports) {
+            eprintln!("cannot write the report {}: {e}", path.display());
+            return EXIT_RUN_FAILED;
+        }
+    }
+    if failed { EXIT_RUN_FAILED } else { EXIT_OK }
+}
+
+/// One line per run: status, rows, time, target, and the error's chain.
+fn summary(r: &RunReport) -> String {
+    let secs = r.duration().as_secs_f64();
+    let rate = if secs > 0.0 {
+        r.rows_loaded as f64 / secs
+    } else {
+        0.0
+    };
+    let target = r.load.as_ref().map(|l| l.target.as_str()).unwrap_or("-");
+    let mut line = match r.status {
+        RunStatus::Succeeded => format!(
+            "{}: succeeded in {secs:.2}s: {} rows read, {} rejected, {} loaded into {target} ({rate:.0} rows/s)",
+            r.pipeline_id, r.rows_extracted, r.rows_rejected, r.rows_loaded
+        ),
+        RunStatus::Failed => format!(
+            "{}: FAILED after {} attempt(s) in {secs:.2}s",
+            r.pipeline_id, r.attempts
+        ),
+        RunStatus::Cancelled => format!(
+            "{}: cancelled after {secs:.2}s; nothing was committed",
+            r.pipeline_id
+        ),
+    };
+    if r.rows_dead_lettered > 0 {
+        line.push_str(&format!(", {} rows dead-lettered", r.rows_dead_lettered));
+    }
+    if let Some(e) = &r.error {
+        line.push_str(&format!("\n  error: {}", error_chain(e)));
+    }
+    line
+}
+
+fn write_report(path: &std::path::Path, reports: &[RunReport]) -> std::io::Result<()> {
+    let peak = memory::peak_rss_bytes();
+    let items: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("peak_rss_bytes".into(), peak.into());
+            }
+            v
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&items).map_err(std::io::Error::other)?;
+    std::fs::write(path, text)
+}

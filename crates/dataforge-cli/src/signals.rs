@@ -1,0 +1,35 @@
+//! Ctrl-C and SIGTERM cancel the running pipelines; the destinations roll back.
+
+use tokio_util::sync::CancellationToken;
+
+/// Cancels `token` on the first Ctrl-C or SIGTERM; a second Ctrl-C exits at once.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::warn!("stopping: rolling back the running loads (press Ctrl-C again to exit now)");
+        token.cancel();
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
