@@ -1,8 +1,60 @@
-//! The `file` component (being written).
+//! The `file` source: JSONL, JSON array or CSV, from one path or a glob.
+//!
+//! ```json
+//! {"type": "file", "path": "data/orders-*.jsonl"}
+//! ```
+//! - `path`: a file, or a glob (`*`, `?`, `[...]`) whose matches are read in sorted order;
+//!   a glob that matches nothing and a missing file are errors naming them.
+//! - `format`: `jsonl`, `json` or `csv`; default from the extension (`.jsonl`/`.ndjson`,
+//!   `.json`, `.csv`); an unknown extension without `format` is a config error.
+//! - `delimiter` (CSV, one ASCII character, default `,`) and `has_header` (CSV, default true;
+//!   without a header the columns are `column_1`, `column_2`, …).
+//!
+//! Files are streamed, never read whole: JSONL line by line (parsed in parallel, order kept),
+//! a JSON array element by element, CSV row by row. CSV values are strings (an empty cell is an
+//! empty string); give them types with a `cast` transform. Errors name the file and line.
 
-use dataforge_core::{Registry, RegistryError};
+mod config;
+mod csv;
+mod error;
+mod json_array;
+mod jsonl;
+mod source;
+#[cfg(test)]
+mod tests;
+
+use dataforge_core::{ConfigErrors, Registration, Registry, RegistryError, Source, SourceFactory};
+
+pub use config::{FileFormat, FileSourceConfig};
+pub use error::FileSourceError;
+pub use source::FileSource;
+
+/// Registers the `file` source.
+pub struct FileSourceFactory;
+
+impl SourceFactory for FileSourceFactory {
+    const NAME: &'static str = "file";
+    const DESCRIPTION: &'static str = "Reads JSONL, JSON-array or CSV files (a path or a glob)";
+    type Config = FileSourceConfig;
+
+    fn build(config: FileSourceConfig) -> Result<impl Source, ConfigErrors> {
+        FileSource::from_config(config)
+    }
+}
+
+impl FileSource {
+    /// Validates `config` and builds the source (no I/O: files are opened by `extract`).
+    ///
+    /// # Errors
+    /// Every problem in the config, each at its key.
+    pub fn from_config(config: FileSourceConfig) -> Result<Self, ConfigErrors> {
+        config.validate().map(FileSource::new)
+    }
+}
+
+dataforge_core::register_source!(FileSourceFactory);
 
 /// Adds this component to `registry`.
-pub(crate) fn register(_registry: &mut Registry) -> Result<(), RegistryError> {
-    Ok(())
+pub(crate) fn register(registry: &mut Registry) -> Result<(), RegistryError> {
+    registry.register(Registration::source::<FileSourceFactory>(module_path!()))
 }

@@ -1,0 +1,118 @@
+//! [`FileDestination`]: receives batches and hands them to a blocking writer thread.
+
+use std::sync::Arc;
+
+use dataforge_core::{
+    Batch, BatchReceiver, ComponentError, Destination, LoadSummary, RunContext, async_trait,
+};
+use tokio::sync::mpsc;
+
+use super::config::{OutputFormat, Settings, WriteMode};
+use super::error::FileDestinationError;
+use super::writer::Writer;
+
+/// Writes records to a JSONL or CSV file, all or nothing.
+#[derive(Clone, Debug)]
+pub struct FileDestination {
+    settings: Arc<Settings>,
+}
+
+/// Batches queued for the writer thread (memory stays flat: the queue is bounded).
+const WRITER_QUEUE: usize = 2;
+
+enum Message {
+    Batch(Batch),
+    /// The stream ended cleanly: make the rows visible.
+    Commit,
+}
+
+impl FileDestination {
+    pub(crate) fn new(settings: Settings) -> Self {
+        Self {
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The file written.
+    pub fn path(&self) -> &std::path::Path {
+        &self.settings.path
+    }
+
+    /// The format written.
+    pub fn format(&self) -> OutputFormat {
+        self.settings.format
+    }
+
+    /// The write mode.
+    pub fn write_mode(&self) -> WriteMode {
+        self.settings.write_mode
+    }
+}
+
+/// Runs on a blocking thread: writes every batch, then commits on `Commit` or rolls back when
+/// the queue closes without it (`Ok(None)`) or a write fails.
+fn run_writer(
+    settings: &Settings,
+    mut queue: mpsc::Receiver<Message>,
+) -> Result<Option<u64>, FileDestinationError> {
+    let mut writer = Writer::open(settings)?;
+    loop {
+        match queue.blocking_recv() {
+            Some(Message::Batch(batch)) => {
+                if let Err(e) = writer.write(&batch) {
+                    writer.rollback();
+                    return Err(e);
+                }
+            }
+            Some(Message::Commit) => return writer.commit().map(Some),
+            None => {
+                writer.rollback();
+                return Ok(None);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Destination for FileDestination {
+    async fn load(
+        &self,
+        input: &mut BatchReceiver,
+        _ctx: &RunContext,
+    ) -> Result<LoadSummary, ComponentError> {
+        let settings = self.settings.clone();
+        let (tx, rx) = mpsc::channel(WRITER_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || run_writer(&settings, rx));
+        let upstream = loop {
+            match input.recv().await {
+                Ok(Some(batch)) => {
+                    if tx.send(Message::Batch(batch)).await.is_err() {
+                        break Ok(()); // the writer failed: its error follows
+                    }
+                }
+                Ok(None) => {
+                    // If the writer already failed, its error follows.
+                    let _ = tx.send(Message::Commit).await;
+                    break Ok(());
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        drop(tx);
+        let written = writer.await.map_err(|e| {
+            ComponentError::fatal_msg(format!("file destination: writer thread failed: {e}"))
+        })?;
+        match (upstream, written) {
+            (Err(upstream), _) => Err(upstream),
+            (Ok(()), Err(e)) => Err(e.into()),
+            (Ok(()), Ok(Some(rows))) => Ok(LoadSummary {
+                rows_loaded: rows,
+                target: self.settings.path.display().to_string(),
+                ..LoadSummary::default()
+            }),
+            (Ok(()), Ok(None)) => Err(ComponentError::fatal_msg(
+                "file destination: the writer stopped before the end of the stream",
+            )),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Errors of the `file` source.
+
+use std::io;
+use std::path::PathBuf;
+
+use dataforge_core::ComponentError;
+
+/// What can go wrong reading files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileSourceError {
+    /// A glob pattern matched no file.
+    #[error("no file matches `{pattern}`")]
+    NoMatch {
+        /// The pattern.
+        pattern: String,
+    },
+    /// A glob pattern is malformed.
+    #[error("invalid glob pattern `{pattern}`: {message}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A file does not exist.
+    #[error("file not found: {}", path.display())]
+    NotFound {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A file could not be opened or read.
+    #[error("cannot read {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A JSONL line is not valid JSON.
+    #[error("{}: line {line}: invalid JSON: {message}", path.display())]
+    Jsonl {
+        /// The file.
+        path: PathBuf,
+        /// The line number, from 1.
+        line: u64,
+        /// The parser's message.
+        message: String,
+    },
+    /// A JSONL line is valid JSON but not an object.
+    #[error("{}: line {line}: expected a JSON object, found {found}", path.display())]
+    NotAnObject {
+        /// The file.
+        path: PathBuf,
+        /// The line number, from 1.
+        line: u64,
+        /// What the line starts with.
+        found: &'static str,
+    },
+    /// A JSON file is not an array of objects, or not valid JSON.
+    #[error("{}: {message}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A CSV row has a different number of fields than the first.
+    #[error("{}: line {line}: expected {expected} fields, found {found}", path.display())]
+    CsvRowLength {
+        /// The file.
+        path: PathBuf,
+        /// The line number, from 1.
+        line: u64,
+        /// Fields in the header (or first row).
+        expected: u64,
+        /// Fields in this row.
+        found: u64,
+    },
+    /// A CSV header names a column twice.
+    #[error("{}: the header names column `{column}` twice", path.display())]
+    CsvDuplicateColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+    },
+    /// Any other CSV problem (invalid UTF-8, …).
+    #[error("{}: {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The CSV reader's message.
+        message: String,
+    },
+}
+
+impl FileSourceError {
+    /// An I/O error on `path`: a missing file is [`FileSourceError::NotFound`].
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        let path = path.into();
+        if source.kind() == io::ErrorKind::NotFound {
+            Self::NotFound { path }
+        } else {
+            Self::Io { path, source }
+        }
+    }
+
+    /// Whether retrying could help: only I/O errors other than missing files and permissions.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => !matches!(
+                source.kind(),
+                io::ErrorKind::NotFound
+                    | io::ErrorKind::PermissionDenied
+                    | io::ErrorKind::InvalidData
+                    | io::ErrorKind::IsADirectory
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl From<FileSourceError> for ComponentError {
+    fn from(e: FileSourceError) -> Self {
+        if e.is_retryable() {
+            ComponentError::retryable(e)
+        } else {
+            ComponentError::fatal(e)
+        }
+    }
+}
