@@ -1,10 +1,20 @@
 //! # dataforge-transforms
 //!
-//! DataForge's transform library (being written).
+//! DataForge's transform library.
 //!
 //! Linking: name this crate somewhere in your binary (`use dataforge_transforms as _;`) or call
 //! [`register`]; a crate nothing references is not linked and its components vanish.
 #![deny(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod expr;
+pub mod rename;
+mod rows;
+#[cfg(test)]
+mod test_support;
+
+pub use error::TransformError;
 
 use dataforge_core::{Registry, RegistryError};
 
@@ -12,6 +22,12 @@ use dataforge_core::{Registry, RegistryError};
 ///
 /// # Errors
 /// When a type name is already registered by another crate.
-pub fn register(_registry: &mut Registry) -> Result<(), RegistryError> {
+pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
+    use dataforge_core::registry::Registration as R;
+    for r in [R::transform::<rename::RenameColumnsFactory>(
+        "dataforge_transforms::rename",
+    )] {
+        registry.register(r)?;
+    }
     Ok(())
 }

@@ -1,0 +1,264 @@
+//! `rename_columns`: renames columns.
+
+use compact_str::CompactString;
+use dataforge_core::{
+    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::config::{Issues, OrderedMap};
+use crate::error::TransformError;
+use crate::rows::for_each_row;
+
+/// Config of `rename_columns`: old name → new name.
+///
+/// ```json
+/// {"type": "rename_columns", "mapping": {"customer_id": "customer", "name": "order_name"}, "strict": false}
+/// ```
+///
+/// All renames happen at once, so `{"a": "b", "b": "a"}` swaps two columns. A column keeps its
+/// position. A new name that is already taken by a column that is not renamed away rejects the
+/// row (no value is silently dropped). With `strict`, a row missing a source column is rejected;
+/// otherwise that rename is skipped.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameColumnsConfig {
+    /// Old name → new name.
+    pub mapping: OrderedMap<String>,
+    /// Reject rows that lack a source column (default false: skip that rename).
+    #[serde(default)]
+    pub strict: bool,
+}
+
+/// Registers `rename_columns`.
+pub struct RenameColumnsFactory;
+
+impl TransformFactory for RenameColumnsFactory {
+    const NAME: &'static str = "rename_columns";
+    const DESCRIPTION: &'static str = "Renames columns (`mapping`: old → new)";
+    type Config = RenameColumnsConfig;
+
+    fn build(config: Self::Config) -> Result<impl Transform, ConfigErrors> {
+        RenameColumns::new(config)
+    }
+}
+
+dataforge_core::register_transform!(RenameColumnsFactory);
+
+/// The `rename_columns` transform.
+#[derive(Debug)]
+pub struct RenameColumns {
+    pairs: Vec<(CompactString, CompactString)>,
+    /// Some new name is also an old name (a swap or a chain): rename in one pass over a copy.
+    simultaneous: bool,
+    strict: bool,
+}
+
+impl RenameColumns {
+    /// Validates the config.
+    ///
+    /// # Errors
+    /// An empty mapping, an empty name, or two columns renamed to one name.
+    pub fn new(config: RenameColumnsConfig) -> Result<Self, ConfigErrors> {
+        let mut issues = Issues::default();
+        if config.mapping.is_empty() {
+            issues.push("mapping", "must rename at least one column");
+        }
+        let mut targets: Vec<&str> = Vec::new();
+        for (from, to) in config.mapping.iter() {
+            if from.is_empty() || to.is_empty() {
+                issues.push(format!("mapping.{from}"), "column names must not be empty");
+            }
+            if targets.contains(&to.as_str()) {
+                issues.push(
+                    format!("mapping.{from}"),
+                    format!("two columns are renamed to `{to}`"),
+                );
+            }
+            targets.push(to);
+        }
+        let pairs: Vec<(CompactString, CompactString)> = config
+            .mapping
+            .iter()
+            .filter(|(from, to)| from != to)
+            .map(|(from, to)| (from.into(), to.as_str().into()))
+            .collect();
+        let simultaneous = pairs
+            .iter()
+            .any(|(_, to)| pairs.iter().any(|(from, _)| from == to));
+        issues.finish(Self {
+            pairs,
+            simultaneous,
+            strict: config.strict,
+        })
+    }
+
+    fn rename_row(&self, r: &mut Record) -> Result<(), TransformError> {
+        // Check everything first: a rejected row leaves unchanged.
+        for (from, to) in &self.pairs {
+            let present = r.contains_key(from);
+            if !present {
+                if self.strict {
+                    return Err(TransformError::MissingColumn {
+                        column: from.to_string(),
+                    });
+                }
+                continue;
+            }
+            // `to` is taken by a column that stays: renaming would drop its value.
+            let renamed_away = self.simultaneous && self.pairs.iter().any(|(f, _)| f == to);
+            if !renamed_away && r.contains_key(to) {
+                return Err(TransformError::ColumnExists {
+                    column: to.to_string(),
+                });
+            }
+        }
+        if self.simultaneous {
+            let old = std::mem::take(r);
+            let mut out = Record::with_capacity(old.len());
+            for (k, v) in old {
+                match self.pairs.iter().find(|(from, _)| *from == k) {
+                    Some((_, to)) => out.push_unchecked(to.clone(), v),
+                    None => out.push_unchecked(k, v),
+                }
+            }
+            *r = out;
+        } else {
+            for (from, to) in &self.pairs {
+                r.rename(from, to);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Transform for RenameColumns {
+    fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        Ok(for_each_row(batch, rows, |r| {
+            self.rename_row(r).map(|()| true)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dataforge_core::{Value, record};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::test_support::{build, build_err, keys, run_one, values};
+
+    #[test]
+    fn parses_example_config() {
+        let c: RenameColumnsConfig = serde_json::from_value(
+            json!({"mapping": {"customer_id": "customer", "name": "order_name"}, "strict": false}),
+        )
+        .expect("parses");
+        assert_eq!(c.mapping.len(), 2);
+        assert_eq!(c.mapping.0[0], ("customer_id".into(), "customer".into()));
+    }
+
+    #[test]
+    fn rejects_unknown_field() {
+        let e = build_err::<RenameColumnsFactory>(
+            json!({"mapping": {"a": "b"}, "strict": true, "mapping2": {}}),
+        );
+        assert!(e.to_string().contains("unknown field `mapping2`"), "{e}");
+    }
+
+    #[test]
+    fn rejects_bad_mappings_at_build() {
+        let e = build_err::<RenameColumnsFactory>(json!({"mapping": {}}));
+        assert_eq!(e.issues()[0].path, "mapping");
+        let e = build_err::<RenameColumnsFactory>(json!({"mapping": {"a": "x", "b": "x"}}));
+        assert_eq!(e.issues()[0].path, "mapping.b");
+    }
+
+    #[test]
+    fn renames_in_place_and_ignores_missing_columns() {
+        let t = build::<RenameColumnsFactory>(
+            json!({"mapping": {"b": "beta", "zz": "q", "ünï": "uni"}}),
+        )
+        .expect("builds");
+        let (out, rejected) = run_one(
+            &t,
+            vec![record! {"a" => 1, "b" => 2, "ünï" => "ç", "c" => Value::Null}],
+        );
+        assert!(rejected.is_empty());
+        assert_eq!(keys(&out[0]), ["a", "beta", "uni", "c"]);
+        assert_eq!(out[0].get("beta"), Some(&Value::Int(2)));
+        assert_eq!(out[0].get("c"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn strict_rejects_rows_missing_a_source() {
+        let t = build::<RenameColumnsFactory>(json!({"mapping": {"a": "b"}, "strict": true}))
+            .expect("builds");
+        let (out, rejected) = run_one(&t, vec![record! {"a" => 1}, record! {"x" => 1}]);
+        assert_eq!(out, vec![record! {"b" => 1}]);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].reason, "column `a` not found");
+        assert_eq!(rejected[0].record, record! {"x" => 1});
+    }
+
+    #[test]
+    fn swaps_and_chains_happen_at_once() {
+        let t = build::<RenameColumnsFactory>(json!({"mapping": {"a": "b", "b": "a"}}))
+            .expect("builds");
+        let (out, _) = run_one(&t, vec![record! {"a" => 1, "b" => 2, "c" => 3}]);
+        assert_eq!(out, vec![record! {"b" => 1, "a" => 2, "c" => 3}]);
+        let t = build::<RenameColumnsFactory>(json!({"mapping": {"a": "b", "b": "c"}}))
+            .expect("builds");
+        let (out, rejected) = run_one(
+            &t,
+            vec![
+                record! {"a" => 1, "b" => 2},
+                record! {"a" => 1, "b" => 2, "c" => 3},
+            ],
+        );
+        assert_eq!(out, vec![record! {"b" => 1, "c" => 2}]);
+        assert_eq!(rejected[0].reason, "column `c` already exists");
+    }
+
+    #[test]
+    fn a_taken_name_rejects_the_row_unchanged() {
+        let t = build::<RenameColumnsFactory>(json!({"mapping": {"a": "b", "x": "y"}}))
+            .expect("builds");
+        let row = record! {"x" => 0, "a" => 1, "b" => 2};
+        let (out, rejected) = run_one(&t, vec![row.clone()]);
+        assert!(out.is_empty());
+        assert_eq!(rejected[0].record, row);
+        assert_eq!(rejected[0].reason, "column `b` already exists");
+    }
+
+    proptest! {
+        #[test]
+        fn never_loses_or_invents_values(
+            row in crate::test_support::arb_flat_record(),
+            mapping in proptest::collection::vec(("[a-e]{1,2}", "[a-g]{1,2}"), 1..5),
+        ) {
+            let mut seen = std::collections::BTreeMap::new();
+            for (from, to) in mapping {
+                if !seen.values().any(|t: &String| *t == to) {
+                    seen.entry(from).or_insert(to);
+                }
+            }
+            let config = json!({"mapping": seen.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>()});
+            let t = build::<RenameColumnsFactory>(config).expect("builds");
+            let (out, rejected) = run_one(&t, vec![row.clone()]);
+            prop_assert_eq!(out.len() + rejected.len(), 1);
+            if let Some(r) = out.first() {
+                prop_assert_eq!(r.len(), row.len());
+                prop_assert_eq!(values(r), values(&row));
+                for (k, v) in row.iter() {
+                    let new = seen.get(k.as_str()).map_or(k.as_str(), String::as_str);
+                    prop_assert_eq!(r.get(new), Some(v));
+                }
+            } else {
+                prop_assert_eq!(&rejected[0].record, &row);
+            }
+        }
+    }
+}
