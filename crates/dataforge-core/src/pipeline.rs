@@ -187,12 +187,17 @@ fn short_type_name<T: ?Sized>() -> String {
 
 /// Builds a [`Pipeline`] in code from trait objects or registered types.
 ///
-/// ```ignore
+/// ```
+/// use dataforge_core::test_utils::{CollectingDestination, MemorySource};
+/// use dataforge_core::{Pipeline, record};
+///
 /// let pipeline = Pipeline::builder("orders")
-///     .source(MySource::new())
-///     .transform(MyTransform)
-///     .destination(registry.build_destination(&json!({"type": "file", "path": "out.jsonl"}))?)
+///     .source(MemorySource::new(vec![record! {"id" => 1}]))
+///     .destination(CollectingDestination::new())
+///     .batch_size(500)
 ///     .build()?;
+/// assert_eq!(pipeline.id(), "orders");
+/// # Ok::<(), dataforge_core::ConfigErrors>(())
 /// ```
 pub struct PipelineBuilder {
     id: String,

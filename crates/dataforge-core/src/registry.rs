@@ -2,8 +2,36 @@
 //!
 //! # Registering a component
 //! Implement [`SourceFactory`], [`TransformFactory`] or [`DestinationFactory`] and submit it:
-//! ```ignore
-//! dataforge_core::register_transform!(UppercaseFactory);
+//! ```
+//! use dataforge_core::schemars::{self, JsonSchema};
+//! use dataforge_core::{Batch, ComponentError, ComponentKind, ConfigErrors, Registry, RowContext, Transform, TransformFactory};
+//!
+//! #[derive(serde::Deserialize, JsonSchema)]
+//! #[serde(deny_unknown_fields)]
+//! struct NoopConfig {}
+//!
+//! struct Noop;
+//! impl Transform for Noop {
+//!     fn transform(&self, batch: Batch, _: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+//!         Ok(batch)
+//!     }
+//! }
+//!
+//! struct NoopFactory;
+//! impl TransformFactory for NoopFactory {
+//!     const NAME: &'static str = "noop";
+//!     const DESCRIPTION: &'static str = "Passes batches through";
+//!     type Config = NoopConfig;
+//!     fn build(_: NoopConfig) -> Result<impl Transform, ConfigErrors> {
+//!         Ok(Noop)
+//!     }
+//! }
+//!
+//! dataforge_core::register_transform!(NoopFactory);
+//!
+//! let registry = Registry::from_inventory()?;
+//! assert!(registry.get(ComponentKind::Transform, "noop").is_some());
+//! # Ok::<(), dataforge_core::RegistryError>(())
 //! ```
 //! The macro uses [`inventory`]: every registration in every *linked* crate is found by
 //! [`Registry::from_inventory`] with no list to keep.
@@ -12,7 +40,7 @@
 //! A crate that is listed in `Cargo.toml` but never named in code is **not linked**, and its
 //! registrations silently vanish. Every binary, example, bench and integration test names each
 //! component crate it wants:
-//! ```ignore
+//! ```text
 //! use dataforge_sources as _;
 //! use dataforge_transforms as _;
 //! use dataforge_destinations as _;

@@ -1,0 +1,321 @@
+//! The `dataforge` binary, run as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn dataforge(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dataforge"))
+        .args(args)
+        .current_dir(dir)
+        .env("DATAFORGE_HOME", dir.join(".dataforge"))
+        .env_remove("DATAFORGE_LOG")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("write");
+    path
+}
+
+#[test]
+fn components_lists_exactly_the_builtin_types() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dataforge(dir.path(), &["components"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let names: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let mut words = l.split_whitespace();
+            format!(
+                "{} {}",
+                words.next().unwrap_or(""),
+                words.next().unwrap_or("")
+            )
+        })
+        .collect();
+    let expected = [
+        "source file",
+        "transform add_column",
+        "transform cast",
+        "transform deduplicate",
+        "transform drop_columns",
+        "transform explode",
+        "transform fill_null",
+        "transform filter",
+        "transform flatten",
+        "transform hash",
+        "transform rename_columns",
+        "transform select_columns",
+        "transform string",
+        "transform validate",
+        "destination file",
+        "destination postgres",
+        "destination sqlite",
+    ];
+    assert_eq!(names, expected);
+}
+
+#[test]
+fn validate_reports_file_json_path_and_reason_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "orders.json",
+        r#"{
+          "dag_id": "orders",
+          "source": {"type": "file", "path": "orders.jsonl"},
+          "transforms": [
+            {"type": "flatten"},
+            {"type": "rename_columns", "mapping": "x"}
+          ],
+          "destination": {"type": "file", "path": "out.jsonl"}
+        }"#,
+    );
+    let out = dataforge(dir.path(), &["validate", "orders.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.lines().any(|l| l
+            == r#"orders.json: transforms[1].mapping: invalid type: string "x", expected a map"#),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_a_directory_reports_bad_files_and_counts_good_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = r#"{"dag_id": "ID", "schedule_interval": "@hourly",
+                   "source": {"type": "file", "path": "in.jsonl"},
+                   "destination": {"type": "file", "path": "out.jsonl"}}"#;
+    std::fs::create_dir(dir.path().join("pipelines")).expect("mkdir");
+    write(dir.path(), "pipelines/a.json", &good.replace("ID", "a"));
+    write(dir.path(), "pipelines/b.json", &good.replace("ID", "b"));
+    write(
+        dir.path(),
+        "pipelines/c.json",
+        &good.replace("@hourly", "every hour"),
+    );
+    let out = dataforge(dir.path(), &["validate", "pipelines"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("c.json: schedule_interval: invalid cron expression \"every hour\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 error(s) in 1 file(s); 2 pipeline(s) valid"),
+        "{stderr}"
+    );
+
+    std::fs::remove_file(dir.path().join("pipelines/c.json")).expect("rm");
+    let out = dataforge(dir.path(), &["validate", "pipelines"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = dataforge(dir.path(), &["list", "pipelines"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("a ") && l.contains("@hourly") && l.contains("file → file")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_loads_writes_a_report_and_uses_exit_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "in.jsonl",
+        "{\"id\":1,\"customer\":{\"name\":\"Zoë\"}}\n{\"id\":2,\"customer\":{\"name\":\"Ada\"}}\n",
+    );
+    write(
+        dir.path(),
+        "p.json",
+        r#"{"dag_id": "copy", "source": {"type": "file", "path": "in.jsonl"},
+            "transforms": [{"type": "flatten"}],
+            "destination": {"type": "file", "path": "out/out.csv"}}"#,
+    );
+    let out = dataforge(dir.path(), &["run", "p.json", "--report", "report.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("copy: succeeded"),
+        "{}",
+        text(&out.stdout)
+    );
+    let csv = std::fs::read_to_string(dir.path().join("out/out.csv")).expect("output");
+    assert_eq!(csv, "id,customer_name\n1,Zoë\n2,Ada\n");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(report[0]["status"], "succeeded");
+    assert_eq!(report[0]["rows_loaded"], 2);
+    assert!(report[0]["peak_rss_bytes"].as_u64().is_some_and(|b| b > 0));
+
+    // A run that fails: the input is missing. Exit 1, and the error names the file.
+    write(
+        dir.path(),
+        "broken.json",
+        r#"{"dag_id": "broken", "source": {"type": "file", "path": "missing.jsonl"},
+            "destination": {"type": "file", "path": "never.jsonl"}}"#,
+    );
+    let out = dataforge(dir.path(), &["run", "broken.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("missing.jsonl"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!dir.path().join("never.jsonl").exists());
+
+    // Usage errors and unknown pipelines: exit 2.
+    assert_eq!(dataforge(dir.path(), &["run"]).status.code(), Some(2));
+    assert_eq!(
+        dataforge(dir.path(), &["run", "p.json", "--pipeline", "nope"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn schema_is_json_with_every_component() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dataforge(dir.path(), &["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let types: Vec<&str> = schema["properties"]["transforms"]["items"]["oneOf"]
+        .as_array()
+        .expect("branches")
+        .iter()
+        .filter_map(|b| b["properties"]["type"]["const"].as_str())
+        .collect();
+    assert!(
+        types.contains(&"cast") && types.contains(&"filter"),
+        "{types:?}"
+    );
+}
+
+fn write_rows(path: &Path, n: u64) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    for i in 0..n {
+        writeln!(
+            f,
+            "{{\"id\":{i},\"name\":\"customer {i}\",\"amount\":{}.5,\"tags\":[\"a\",\"b\"]}}",
+            i % 997
+        )
+        .expect("write");
+    }
+    f.flush().expect("flush");
+}
+
+fn peak_rss_of_run(dir: &Path, rows: u64) -> u64 {
+    let input = dir.join(format!("in_{rows}.jsonl"));
+    write_rows(&input, rows);
+    let pipeline = write(
+        dir,
+        &format!("p_{rows}.json"),
+        &format!(
+            r#"{{"dag_id": "flat_{rows}", "batch_size": 1000,
+                "source": {{"type": "file", "path": "{}"}},
+                "destination": {{"type": "file", "path": "out_{rows}.jsonl"}}}}"#,
+            input.display()
+        ),
+    );
+    let report = dir.join(format!("report_{rows}.json"));
+    let out = dataforge(
+        dir,
+        &[
+            "run",
+            &pipeline.display().to_string(),
+            "--report",
+            &report.display().to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).expect("report")).expect("json");
+    assert_eq!(report[0]["rows_loaded"], rows);
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(
+        std::fs::File::open(dir.join(format!("out_{rows}.jsonl"))).expect("output"),
+    ))
+    .count() as u64;
+    assert_eq!(lines, rows);
+    report[0]["peak_rss_bytes"].as_u64().expect("peak rss")
+}
+
+#[test]
+fn file_to_file_peak_memory_is_flat_from_100k_to_1m_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small = peak_rss_of_run(dir.path(), 100_000);
+    let large = peak_rss_of_run(dir.path(), 1_000_000);
+    let mib = |b: u64| b as f64 / 1048576.0;
+    assert!(
+        (large as f64) < (small as f64) * 1.3 + 8.0 * 1048576.0,
+        "peak RSS grew with the row count: {:.1} MiB at 100k rows, {:.1} MiB at 1M rows",
+        mib(small),
+        mib(large)
+    );
+    assert!(mib(large) < 200.0, "{:.1} MiB", mib(large));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_cancels_a_run_and_leaves_no_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("big.jsonl");
+    write_rows(&input, 2_000_000);
+    write(
+        dir.path(),
+        "p.json",
+        r#"{"dag_id": "big", "source": {"type": "file", "path": "big.jsonl"},
+            "destination": {"type": "file", "path": "out.jsonl"}}"#,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dataforge"))
+        .args(["run", "p.json"])
+        .current_dir(dir.path())
+        .env("DATAFORGE_HOME", dir.path().join(".dataforge"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(700));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let start = Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?} to stop",
+        start.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("big: cancelled"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        !dir.path().join("out.jsonl").exists(),
+        "a cancelled replace must not leave output"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp") || n.starts_with(".out"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
