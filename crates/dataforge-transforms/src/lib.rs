@@ -6,11 +6,14 @@
 //! [`register`]; a crate nothing references is not linked and its components vanish.
 #![deny(missing_docs)]
 
+pub mod cast;
 pub mod config;
+pub mod drop;
 pub mod error;
 pub mod expr;
 pub mod rename;
 mod rows;
+pub mod select;
 #[cfg(test)]
 mod test_support;
 
