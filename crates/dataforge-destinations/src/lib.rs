@@ -7,6 +7,10 @@
 #![deny(missing_docs)]
 
 pub mod file;
+pub mod postgres;
+pub mod schema;
+pub mod sqlite;
+pub mod write_mode;
 
 use dataforge_core::{Registry, RegistryError};
 
@@ -16,5 +20,7 @@ use dataforge_core::{Registry, RegistryError};
 /// When a type name is already registered by another crate.
 pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
     file::register(registry)?;
+    postgres::register(registry)?;
+    sqlite::register(registry)?;
     Ok(())
 }

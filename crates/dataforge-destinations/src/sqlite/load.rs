@@ -1,0 +1,518 @@
+//! The `sqlite` destination: one transaction per load on a blocking thread.
+//!
+//! `replace` deletes and inserts in the same transaction; the database runs in WAL mode, so a
+//! reader sees the old rows until the commit and the new ones after it, never a mix. `upsert`
+//! uses `INSERT … ON CONFLICT (key) DO UPDATE … WHERE … IS NOT …`: rows are applied in order,
+//! so the last row of a key wins and an unchanged row is not rewritten.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use dataforge_core::value::CompactString;
+use dataforge_core::{
+    Batch, BatchReceiver, ComponentError, Destination, LoadSummary, Record, RunContext, Value,
+    async_trait,
+};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue};
+
+use super::config::SqliteConfig;
+use super::error::SqliteError;
+use crate::schema::{ColumnType, Inferrer, is_date, is_timestamp_tz};
+use crate::write_mode::WriteMode;
+
+/// Loads batches into a SQLite table.
+#[derive(Debug, Clone)]
+pub struct SqliteDestination {
+    cfg: SqliteConfig,
+    primary_key: Vec<String>,
+}
+
+/// Quotes an SQLite identifier.
+pub(crate) fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl SqliteDestination {
+    /// A destination for a validated config.
+    pub(crate) fn new(cfg: SqliteConfig) -> Self {
+        Self {
+            primary_key: cfg.primary_key.to_vec(),
+            cfg,
+        }
+    }
+}
+
+/// How values are checked against a column's declared type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Boolean,
+    Integer,
+    Real,
+    Numeric,
+    Timestamp,
+    Date,
+    Any,
+}
+
+impl Kind {
+    fn of_declared(t: &str) -> Kind {
+        let t = t.to_ascii_uppercase();
+        if t.starts_with("BOOL") {
+            Kind::Boolean
+        } else if t.contains("INT") {
+            Kind::Integer
+        } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
+            Kind::Real
+        } else if t.contains("TIMESTAMP") || t.contains("DATETIME") {
+            Kind::Timestamp
+        } else if t == "DATE" {
+            Kind::Date
+        } else if t.starts_with("NUMERIC") || t.starts_with("DECIMAL") {
+            Kind::Numeric
+        } else {
+            // TEXT, JSON, BLOB, no type: anything can be stored.
+            Kind::Any
+        }
+    }
+
+    fn fits(self, v: &Value) -> bool {
+        match (self, v) {
+            (Kind::Any, _) | (_, Value::Null) => true,
+            (Kind::Boolean, Value::Bool(_)) => true,
+            (Kind::Boolean, Value::Int(i)) => *i == 0 || *i == 1,
+            (Kind::Integer, Value::Int(_) | Value::Bool(_)) => true,
+            (Kind::Integer, Value::Float(f)) => f.fract() == 0.0,
+            (Kind::Integer, Value::Decimal(d)) => d.fract().is_zero(),
+            (Kind::Integer, Value::String(s)) => s.trim().parse::<i64>().is_ok(),
+            (Kind::Real | Kind::Numeric, Value::Int(_) | Value::Float(_) | Value::Decimal(_)) => {
+                true
+            }
+            (Kind::Real | Kind::Numeric, Value::String(s)) => s.trim().parse::<f64>().is_ok(),
+            (Kind::Timestamp, Value::Timestamp(_) | Value::Date(_)) => true,
+            (Kind::Timestamp, Value::String(s)) => is_timestamp_tz(s) || is_date(s),
+            (Kind::Date, Value::Date(_)) => true,
+            (Kind::Date, Value::String(s)) => is_date(s),
+            _ => false,
+        }
+    }
+}
+
+/// A value as SQLite stores it: numbers as numbers, timestamps as RFC 3339 text, nested values
+/// as JSON text.
+fn to_sql(v: &Value) -> ToSqlOutput<'_> {
+    use rusqlite::types::ValueRef;
+    match v {
+        Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+        Value::Bool(b) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*b))),
+        Value::Int(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
+        Value::Float(f) => ToSqlOutput::Owned(SqlValue::Real(*f)),
+        Value::String(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        Value::Array(_) | Value::Object(_) => {
+            ToSqlOutput::Owned(SqlValue::Text(v.to_json().to_string()))
+        }
+        other => ToSqlOutput::Owned(SqlValue::Text(other.to_string())),
+    }
+}
+
+struct Column {
+    name: CompactString,
+    kind: Kind,
+    declared: String,
+    key: bool,
+}
+
+/// The state that moves between the async task and the blocking thread.
+struct Writer {
+    conn: rusqlite::Connection,
+    path: String,
+    table: String,
+    mode: WriteMode,
+    primary_key: Vec<String>,
+    overrides: std::collections::BTreeMap<String, String>,
+    columns: Vec<Column>,
+    index: HashMap<CompactString, usize>,
+    insert_sql: String,
+    rows: u64,
+    changes: u64,
+    rows_before: u64,
+}
+
+impl Writer {
+    fn sql_err(&self, action: &'static str) -> impl FnOnce(rusqlite::Error) -> ComponentError {
+        let table = self.table.clone();
+        let path = self.path.clone();
+        move |source| {
+            SqliteError::Sql {
+                action,
+                table,
+                path,
+                source,
+            }
+            .into_component()
+        }
+    }
+
+    fn declared_columns(&self) -> Result<Vec<(String, String)>, ComponentError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, type FROM pragma_table_info(?1)")
+            .map_err(self.sql_err("table lookup"))?;
+        let rows = stmt
+            .query_map([&self.table], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(self.sql_err("table lookup"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.sql_err("table lookup"));
+        rows
+    }
+
+    fn sql_type(&self, name: &str, t: ColumnType) -> String {
+        self.overrides
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| t.sqlite().to_owned())
+    }
+
+    /// Begins, creates or widens the table, empties it for `replace`.
+    fn begin(&mut self, inferred: &[(CompactString, ColumnType)]) -> Result<(), ComponentError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.sql_err("BEGIN"))?;
+        let existing = self.declared_columns()?;
+        if existing.is_empty() {
+            let mut parts: Vec<String> = inferred
+                .iter()
+                .map(|(n, t)| format!("{} {}", ident(n), self.sql_type(n, *t)))
+                .collect();
+            if !self.primary_key.is_empty() {
+                let key: Vec<String> = self.primary_key.iter().map(|k| ident(k)).collect();
+                parts.push(format!("PRIMARY KEY ({})", key.join(", ")));
+            }
+            let sql = format!("CREATE TABLE {} ({})", ident(&self.table), parts.join(", "));
+            self.conn
+                .execute_batch(&sql)
+                .map_err(self.sql_err("CREATE TABLE"))?;
+        } else {
+            self.add_missing(inferred, &existing)?;
+        }
+        if self.mode == WriteMode::Replace {
+            let sql = format!("DELETE FROM {}", ident(&self.table));
+            self.conn
+                .execute_batch(&sql)
+                .map_err(self.sql_err("DELETE"))?;
+        }
+        if self.mode == WriteMode::Upsert {
+            let sql = format!("SELECT count(*) FROM {}", ident(&self.table));
+            let n: i64 = self
+                .conn
+                .query_row(&sql, [], |r| r.get(0))
+                .map_err(self.sql_err("count"))?;
+            self.rows_before = n.max(0) as u64;
+        }
+        self.set_columns(inferred.iter().map(|(n, _)| n.clone()))
+    }
+
+    fn add_missing(
+        &mut self,
+        wanted: &[(CompactString, ColumnType)],
+        existing: &[(String, String)],
+    ) -> Result<(), ComponentError> {
+        for (n, t) in wanted {
+            if !existing.iter().any(|(e, _)| e == n.as_str()) {
+                let sql = format!(
+                    "ALTER TABLE {} ADD COLUMN {} {}",
+                    ident(&self.table),
+                    ident(n),
+                    self.sql_type(n, *t)
+                );
+                self.conn
+                    .execute_batch(&sql)
+                    .map_err(self.sql_err("ADD COLUMN"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `names` to the insert's columns and rebuilds the statement text.
+    fn set_columns(
+        &mut self,
+        names: impl IntoIterator<Item = CompactString>,
+    ) -> Result<(), ComponentError> {
+        let declared = self.declared_columns()?;
+        for name in names {
+            let decl = declared
+                .iter()
+                .find(|(n, _)| n == name.as_str())
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default();
+            self.index.insert(name.clone(), self.columns.len());
+            self.columns.push(Column {
+                key: self.primary_key.iter().any(|k| k == name.as_str()),
+                kind: Kind::of_declared(&decl),
+                declared: if decl.is_empty() { "ANY".into() } else { decl },
+                name,
+            });
+        }
+        let names: Vec<String> = self.columns.iter().map(|c| ident(&c.name)).collect();
+        let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            ident(&self.table),
+            names.join(", "),
+            marks.join(", ")
+        );
+        if self.mode == WriteMode::Upsert {
+            let key: Vec<String> = self.primary_key.iter().map(|k| ident(k)).collect();
+            let rest: Vec<&String> = names
+                .iter()
+                .zip(&self.columns)
+                .filter(|(_, c)| !c.key)
+                .map(|(n, _)| n)
+                .collect();
+            if rest.is_empty() {
+                sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")));
+            } else {
+                let set: Vec<String> = rest.iter().map(|n| format!("{n} = excluded.{n}")).collect();
+                let old: Vec<String> = rest
+                    .iter()
+                    .map(|n| format!("{}.{n}", ident(&self.table)))
+                    .collect();
+                let new: Vec<String> = rest.iter().map(|n| format!("excluded.{n}")).collect();
+                sql.push_str(&format!(
+                    " ON CONFLICT ({}) DO UPDATE SET {} WHERE ({}) IS NOT ({})",
+                    key.join(", "),
+                    set.join(", "),
+                    old.join(", "),
+                    new.join(", ")
+                ));
+            }
+        }
+        self.insert_sql = sql;
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &[Record]) -> Result<(), ComponentError> {
+        let mut i = 0;
+        while i < batch.len() {
+            let row = &batch[i];
+            if let Some((k, _)) = row
+                .iter()
+                .find(|(k, _)| !self.index.contains_key(k.as_str()))
+            {
+                tracing::debug!(column = %k, "new column mid-stream");
+                let mut inf = Inferrer::new();
+                inf.observe_all(&batch[i..]);
+                let new: Vec<(CompactString, ColumnType)> = inf
+                    .columns()
+                    .into_iter()
+                    .filter(|(n, _)| !self.index.contains_key(n.as_str()))
+                    .collect();
+                let existing = self.declared_columns()?;
+                self.add_missing(&new, &existing)?;
+                self.set_columns(new.into_iter().map(|(n, _)| n))?;
+            }
+            let mut values: Vec<&Value> = vec![&Value::Null; self.columns.len()];
+            for (k, v) in row.iter() {
+                if let Some(j) = self.index.get(k.as_str()) {
+                    values[*j] = v;
+                }
+            }
+            let n = self.rows + 1;
+            for (c, v) in self.columns.iter().zip(&values) {
+                if c.key && v.is_null() && self.mode == WriteMode::Upsert {
+                    return Err(SqliteError::NullKey {
+                        row: n,
+                        column: c.name.to_string(),
+                    }
+                    .into_component());
+                }
+                if !c.kind.fits(v) {
+                    return Err(SqliteError::Misfit {
+                        row: n,
+                        column: c.name.to_string(),
+                        column_type: c.declared.clone(),
+                        value_type: v.type_name(),
+                    }
+                    .into_component());
+                }
+            }
+            let err = self.sql_err("INSERT");
+            let mut stmt = match self.conn.prepare_cached(&self.insert_sql) {
+                Ok(s) => s,
+                Err(e) => return Err(err(e)),
+            };
+            let params: Vec<ToSqlOutput<'_>> = values.iter().map(|v| to_sql(v)).collect();
+            let changed = stmt
+                .execute(rusqlite::params_from_iter(params.iter()))
+                .map_err(err)?;
+            self.changes += changed as u64;
+            self.rows = n;
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(u64, u64), ComponentError> {
+        let (mut inserted, mut updated) = (self.rows, 0);
+        if self.mode == WriteMode::Upsert {
+            let sql = format!("SELECT count(*) FROM {}", ident(&self.table));
+            let after: i64 = self
+                .conn
+                .query_row(&sql, [], |r| r.get(0))
+                .map_err(self.sql_err("count"))?;
+            inserted = (after.max(0) as u64).saturating_sub(self.rows_before);
+            updated = self.changes.saturating_sub(inserted);
+        }
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(self.sql_err("COMMIT"))?;
+        Ok((inserted, updated))
+    }
+}
+
+/// Runs `f` on the writer in a blocking thread and hands the writer back.
+async fn blocking<T: Send + 'static>(
+    mut w: Writer,
+    f: impl FnOnce(&mut Writer) -> Result<T, ComponentError> + Send + 'static,
+) -> Result<(Writer, T), ComponentError> {
+    let out = tokio::task::spawn_blocking(move || {
+        let r = f(&mut w);
+        (w, r)
+    })
+    .await
+    .map_err(|e| SqliteError::Thread(e.to_string()).into_component())?;
+    match out {
+        (w, Ok(t)) => Ok((w, t)),
+        (w, Err(e)) => {
+            rollback(w).await;
+            Err(e)
+        }
+    }
+}
+
+async fn rollback(w: Writer) {
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = w.conn.execute_batch("ROLLBACK") {
+            tracing::debug!(error = %e, "sqlite rollback (closing the connection rolls back)");
+        }
+    })
+    .await;
+}
+
+#[async_trait]
+impl Destination for SqliteDestination {
+    async fn load(
+        &self,
+        input: &mut BatchReceiver,
+        _ctx: &RunContext,
+    ) -> Result<LoadSummary, ComponentError> {
+        let started = Instant::now();
+        let (buffer, inf) = crate::schema::buffer_for_inference(input).await?;
+        let inferred = inf.columns();
+        let target = format!("{}:{}", self.cfg.path.display(), self.cfg.table);
+        if self.cfg.write_mode == WriteMode::Upsert {
+            for k in &self.primary_key {
+                if !inferred.iter().any(|(n, _)| n == k) {
+                    return Err(SqliteError::MissingKeyColumn {
+                        column: k.clone(),
+                        seen: inferred
+                            .iter()
+                            .map(|(n, _)| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    }
+                    .into_component());
+                }
+            }
+        }
+        let path: PathBuf = self.cfg.path.clone();
+        let display = path.display().to_string();
+        let table = self.cfg.table.clone();
+        let open = tokio::task::spawn_blocking(move || {
+            let conn = rusqlite::Connection::open(&path)?;
+            conn.busy_timeout(Duration::from_secs(30))?;
+            conn.execute_batch("PRAGMA journal_mode = WAL")?;
+            Ok::<_, rusqlite::Error>(conn)
+        })
+        .await
+        .map_err(|e| SqliteError::Thread(e.to_string()).into_component())?
+        .map_err(|source| {
+            SqliteError::Sql {
+                action: "open",
+                table: table.clone(),
+                path: display.clone(),
+                source,
+            }
+            .into_component()
+        })?;
+        let writer = Writer {
+            conn: open,
+            path: display,
+            table,
+            mode: self.cfg.write_mode,
+            primary_key: self.primary_key.clone(),
+            overrides: self.cfg.columns.clone(),
+            columns: Vec::new(),
+            index: HashMap::new(),
+            insert_sql: String::new(),
+            rows: 0,
+            changes: 0,
+            rows_before: 0,
+        };
+        if inferred.is_empty() {
+            // No rows: only `replace` has something to do (empty an existing table).
+            let (_, ()) = blocking(writer, |w| {
+                w.conn
+                    .execute_batch("BEGIN IMMEDIATE")
+                    .map_err(w.sql_err("BEGIN"))?;
+                if w.mode == WriteMode::Replace && !w.declared_columns()?.is_empty() {
+                    let sql = format!("DELETE FROM {}", ident(&w.table));
+                    w.conn.execute_batch(&sql).map_err(w.sql_err("DELETE"))?;
+                }
+                w.conn.execute_batch("COMMIT").map_err(w.sql_err("COMMIT"))
+            })
+            .await?;
+            return Ok(LoadSummary {
+                target,
+                rows_inserted: Some(0),
+                ..LoadSummary::default()
+            });
+        }
+        let (mut writer, ()) = blocking(writer, move |w| {
+            w.begin(&inferred)?;
+            for batch in &buffer {
+                w.write_batch(batch)?;
+            }
+            Ok(())
+        })
+        .await?;
+        loop {
+            let batch: Batch = match input.recv().await {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(e) => {
+                    rollback(writer).await;
+                    return Err(e);
+                }
+            };
+            writer = blocking(writer, move |w| w.write_batch(&batch)).await?.0;
+        }
+        let rows = writer.rows;
+        let upsert = self.cfg.write_mode == WriteMode::Upsert;
+        let (_, (inserted, updated)) = blocking(writer, Writer::commit).await?;
+        tracing::info!(
+            target = %target,
+            rows,
+            seconds = started.elapsed().as_secs_f64(),
+            "sqlite load committed"
+        );
+        Ok(LoadSummary {
+            rows_loaded: rows,
+            rows_inserted: Some(inserted),
+            rows_updated: upsert.then_some(updated),
+            target,
+        })
+    }
+}
