@@ -1,0 +1,357 @@
+//! `flatten`: nested objects become prefixed columns.
+
+use compact_str::CompactString;
+use dataforge_core::{
+    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory, Value,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::config::Issues;
+use crate::error::TransformError;
+use crate::rows::for_each_row;
+
+/// Config of `flatten`.
+///
+/// ```json
+/// {"type": "flatten", "separator": "_", "max_depth": 2, "columns": ["customer"]}
+/// ```
+///
+/// `{"customer": {"first_name": "Ada", "address": {"city": "Paris"}}}` becomes
+/// `customer_first_name` and `customer_address_city`, in place of `customer`. Arrays stay values
+/// (use `explode` for one row per element), and so do empty objects. `max_depth` limits how many
+/// levels are opened (1: only the top-level objects; deeper objects stay values); `columns`
+/// limits flattening to those top-level columns. A flattened name that is already a column
+/// rejects the row rather than overwrite a value.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlattenConfig {
+    /// Joins the names of the levels (default `_`).
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// How many levels to open (default: all).
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    /// Only these top-level columns are flattened (default: every object column).
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+}
+
+fn default_separator() -> String {
+    "_".into()
+}
+
+/// Registers `flatten`.
+pub struct FlattenFactory;
+
+impl TransformFactory for FlattenFactory {
+    const NAME: &'static str = "flatten";
+    const DESCRIPTION: &'static str =
+        "Turns nested objects into prefixed columns (customer.first_name → customer_first_name)";
+    type Config = FlattenConfig;
+
+    fn build(config: Self::Config) -> Result<impl Transform, ConfigErrors> {
+        let mut issues = Issues::default();
+        if config.separator.is_empty() {
+            issues.push("separator", "must not be empty");
+        }
+        if config.max_depth == Some(0) {
+            issues.push("max_depth", "must be at least 1");
+        }
+        if let Some(c) = &config.columns {
+            issues.columns("columns", c);
+        }
+        issues.finish(Flatten {
+            separator: config.separator,
+            max_depth: config.max_depth.unwrap_or(usize::MAX),
+            columns: config
+                .columns
+                .map(|c| c.iter().map(CompactString::from).collect()),
+        })
+    }
+}
+
+dataforge_core::register_transform!(FlattenFactory);
+
+/// The `flatten` transform.
+#[derive(Debug)]
+pub struct Flatten {
+    separator: String,
+    max_depth: usize,
+    columns: Option<Vec<CompactString>>,
+}
+
+fn opens(v: &Value) -> bool {
+    matches!(v, Value::Object(o) if !o.is_empty())
+}
+
+impl Flatten {
+    fn selected(&self, key: &str) -> bool {
+        self.columns
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|k| k == key))
+    }
+
+    fn join(&self, prefix: &str, key: &str) -> CompactString {
+        let mut name =
+            CompactString::with_capacity(prefix.len() + self.separator.len() + key.len());
+        name.push_str(prefix);
+        name.push_str(&self.separator);
+        name.push_str(key);
+        name
+    }
+
+    /// Pass 1, on the borrowed row: the names of the leaves of `obj`, in order.
+    fn names(&self, prefix: &str, obj: &Record, depth: usize, out: &mut Vec<CompactString>) {
+        for (k, v) in obj.iter() {
+            let name = self.join(prefix, k);
+            if depth < self.max_depth && opens(v) {
+                if let Value::Object(inner) = v {
+                    self.names(&name, inner, depth + 1, out);
+                }
+            } else {
+                out.push(name);
+            }
+        }
+    }
+
+    /// Pass 2, moving values: the leaves of `obj`, named by `names` in pass-1 order.
+    fn move_leaves(
+        &self,
+        obj: Record,
+        depth: usize,
+        names: &mut std::vec::Drain<'_, CompactString>,
+        out: &mut Record,
+    ) {
+        for (_, v) in obj {
+            match v {
+                Value::Object(inner) if depth < self.max_depth && !inner.is_empty() => {
+                    self.move_leaves(inner, depth + 1, names, out);
+                }
+                v => {
+                    if let Some(name) = names.next() {
+                        out.push_unchecked(name, v);
+                    }
+                }
+            }
+        }
+    }
+
+    fn flatten_row(
+        &self,
+        r: &mut Record,
+        names: &mut Vec<CompactString>,
+    ) -> Result<(), TransformError> {
+        if !r.iter().any(|(k, v)| opens(v) && self.selected(k)) {
+            return Ok(());
+        }
+        names.clear();
+        let mut kept = 0;
+        for (k, v) in r.iter() {
+            match v {
+                Value::Object(inner) if !inner.is_empty() && self.selected(k) => {
+                    self.names(k, inner, 1, names);
+                }
+                _ => kept += 1,
+            }
+        }
+        // A flattened name must not repeat a kept column or another flattened name.
+        for (i, name) in names.iter().enumerate() {
+            let clash = names[..i].contains(name)
+                || r.iter()
+                    .any(|(k, v)| k == name && !(opens(v) && self.selected(k)));
+            if clash {
+                return Err(TransformError::ColumnExists {
+                    column: name.to_string(),
+                });
+            }
+        }
+        let old = std::mem::take(r);
+        let mut out = Record::with_capacity(kept + names.len());
+        let mut drain = names.drain(..);
+        for (k, v) in old {
+            match v {
+                Value::Object(inner) if !inner.is_empty() && self.selected(&k) => {
+                    self.move_leaves(inner, 1, &mut drain, &mut out);
+                }
+                v => out.push_unchecked(k, v),
+            }
+        }
+        *r = out;
+        Ok(())
+    }
+}
+
+impl Transform for Flatten {
+    fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        let mut names = Vec::new();
+        Ok(for_each_row(batch, rows, |r| {
+            self.flatten_row(r, &mut names).map(|()| true)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dataforge_core::record;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::test_support::{build, build_err, keys, run_one};
+
+    fn flat(config: serde_json::Value, row: Record) -> Result<Record, String> {
+        let t = build::<FlattenFactory>(config).expect("builds");
+        let (mut out, rejected) = run_one(&t, vec![row.clone()]);
+        match rejected.into_iter().next() {
+            Some(r) => {
+                assert_eq!(r.record, row);
+                Err(r.reason)
+            }
+            None => Ok(out.remove(0)),
+        }
+    }
+
+    fn nested() -> Record {
+        serde_json::from_value(json!({
+            "id": 1,
+            "customer": {"first_name": "Zoë", "address": {"city": "Łódź", "geo": {"lat": 1.5}}, "tags": ["a", {"x": 1}]},
+            "empty": {},
+            "total": "12.50"
+        }))
+        .expect("record")
+    }
+
+    #[test]
+    fn parses_example_config() {
+        let c: FlattenConfig = serde_json::from_value(
+            json!({"separator": "_", "max_depth": 2, "columns": ["customer"]}),
+        )
+        .expect("parses");
+        assert_eq!(c.max_depth, Some(2));
+        let c: FlattenConfig = serde_json::from_value(json!({})).expect("defaults");
+        assert_eq!(c.separator, "_");
+    }
+
+    #[test]
+    fn rejects_unknown_field() {
+        let e = build_err::<FlattenFactory>(json!({"sep": "."}));
+        assert!(e.to_string().contains("unknown field `sep`"), "{e}");
+        let e = build_err::<FlattenFactory>(json!({"separator": "", "max_depth": 0}));
+        let paths: Vec<&str> = e.issues().iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["separator", "max_depth"]);
+    }
+
+    #[test]
+    fn flattens_every_level_and_keeps_arrays_and_empty_objects() {
+        let r = flat(json!({}), nested()).expect("flattens");
+        assert_eq!(
+            keys(&r),
+            [
+                "id",
+                "customer_first_name",
+                "customer_address_city",
+                "customer_address_geo_lat",
+                "customer_tags",
+                "empty",
+                "total"
+            ]
+        );
+        assert_eq!(r.get("customer_address_city"), Some(&Value::from("Łódź")));
+        assert_eq!(
+            r.get("customer_tags").map(Value::to_json),
+            Some(json!(["a", {"x": 1}]))
+        );
+        assert_eq!(r.get("empty"), Some(&Value::Object(Record::new())));
+    }
+
+    #[test]
+    fn max_depth_and_separator() {
+        let r = flat(json!({"max_depth": 1, "separator": "."}), nested()).expect("flattens");
+        assert_eq!(
+            keys(&r),
+            [
+                "id",
+                "customer.first_name",
+                "customer.address",
+                "customer.tags",
+                "empty",
+                "total"
+            ]
+        );
+        assert_eq!(
+            r.get("customer.address").map(Value::to_json),
+            Some(json!({"city": "Łódź", "geo": {"lat": 1.5}}))
+        );
+    }
+
+    #[test]
+    fn only_listed_columns() {
+        let row = record! {"a" => record! {"x" => 1}, "b" => record! {"y" => 2}};
+        let r = flat(json!({"columns": ["b"]}), row).expect("flattens");
+        assert_eq!(keys(&r), ["a", "b_y"]);
+    }
+
+    #[test]
+    fn deep_nesting() {
+        let mut v = Value::from("bottom");
+        for _ in 0..100 {
+            v = Value::Object(record! {"n" => v});
+        }
+        let r = flat(json!({}), record! {"top" => v}).expect("flattens");
+        assert_eq!(r.len(), 1);
+        let (k, v) = r.iter().next().expect("one column");
+        assert_eq!(k.len(), 3 + 100 * 2);
+        assert_eq!(v, &Value::from("bottom"));
+    }
+
+    #[test]
+    fn a_clash_rejects_the_row() {
+        let row = record! {"a_b" => 1, "a" => record! {"b" => 2}};
+        assert_eq!(
+            flat(json!({}), row),
+            Err("column `a_b` already exists".into())
+        );
+        let row = record! {"a" => record! {"b_c" => 1, "b" => record! {"c" => 2}}};
+        assert_eq!(
+            flat(json!({}), row),
+            Err("column `a_b_c` already exists".into())
+        );
+    }
+
+    #[test]
+    fn flat_rows_pass_untouched() {
+        let row = record! {"a" => 1, "b" => Value::Null, "c" => vec![Value::Int(1)]};
+        assert_eq!(flat(json!({}), row.clone()), Ok(row));
+    }
+
+    fn leaves(v: &Value, out: &mut Vec<Value>) {
+        match v {
+            Value::Object(o) if !o.is_empty() => o.iter().for_each(|(_, v)| leaves(v, out)),
+            other => out.push(other.clone()),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn never_loses_or_invents_values(row in crate::test_support::arb_nested_record()) {
+            let t = build::<FlattenFactory>(json!({"separator": "."})).expect("builds");
+            let (out, rejected) = run_one(&t, vec![row.clone()]);
+            let mut want = Vec::new();
+            row.iter().for_each(|(_, v)| leaves(v, &mut want));
+            if let Some(r) = out.first() {
+                let got: Vec<Value> = r.iter().map(|(_, v)| v.clone()).collect();
+                prop_assert_eq!(got, want);
+                for (k, v) in r.iter() {
+                    let mut cur = Value::Object(row.clone());
+                    for part in k.split('.') {
+                        cur = cur.as_object().and_then(|o| o.get(part)).cloned().unwrap_or(Value::Null);
+                    }
+                    prop_assert_eq!(&cur, v);
+                }
+            } else {
+                prop_assert_eq!(&rejected[0].record, &row);
+            }
+        }
+    }
+}
