@@ -6,12 +6,14 @@
 //! [`register`]; a crate nothing references is not linked and its components vanish.
 #![deny(missing_docs)]
 
+pub mod add_column;
 pub mod cast;
 pub mod config;
 pub mod drop;
 pub mod error;
 pub mod explode;
 pub mod expr;
+pub mod filter;
 pub mod flatten;
 pub mod rename;
 mod rows;
