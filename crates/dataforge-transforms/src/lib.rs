@@ -9,6 +9,7 @@
 pub mod add_column;
 pub mod cast;
 pub mod config;
+pub mod deduplicate;
 pub mod drop;
 pub mod error;
 pub mod explode;
@@ -18,6 +19,7 @@ pub mod flatten;
 pub mod rename;
 mod rows;
 pub mod select;
+mod state;
 #[cfg(test)]
 mod test_support;
 
