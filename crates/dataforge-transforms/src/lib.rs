@@ -14,14 +14,18 @@ pub mod drop;
 pub mod error;
 pub mod explode;
 pub mod expr;
+pub mod fill_null;
 pub mod filter;
 pub mod flatten;
+pub mod hash;
 pub mod rename;
 mod rows;
 pub mod select;
 mod state;
+pub mod string;
 #[cfg(test)]
 mod test_support;
+pub mod validate;
 
 pub use error::TransformError;
 
@@ -33,10 +37,77 @@ use dataforge_core::{Registry, RegistryError};
 /// When a type name is already registered by another crate.
 pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
     use dataforge_core::registry::Registration as R;
-    for r in [R::transform::<rename::RenameColumnsFactory>(
-        "dataforge_transforms::rename",
-    )] {
+    // The module paths match `module_path!()` in each `register_transform!`, so registering
+    // both ways is a no-op rather than a duplicate.
+    let all = [
+        R::transform::<add_column::AddColumnFactory>("dataforge_transforms::add_column"),
+        R::transform::<cast::CastFactory>("dataforge_transforms::cast"),
+        R::transform::<deduplicate::DeduplicateFactory>("dataforge_transforms::deduplicate"),
+        R::transform::<drop::DropColumnsFactory>("dataforge_transforms::drop"),
+        R::transform::<explode::ExplodeFactory>("dataforge_transforms::explode"),
+        R::transform::<fill_null::FillNullFactory>("dataforge_transforms::fill_null"),
+        R::transform::<filter::FilterFactory>("dataforge_transforms::filter"),
+        R::transform::<flatten::FlattenFactory>("dataforge_transforms::flatten"),
+        R::transform::<hash::HashFactory>("dataforge_transforms::hash"),
+        R::transform::<rename::RenameColumnsFactory>("dataforge_transforms::rename"),
+        R::transform::<select::SelectColumnsFactory>("dataforge_transforms::select"),
+        R::transform::<string::StringFactory>("dataforge_transforms::string"),
+        R::transform::<validate::ValidateFactory>("dataforge_transforms::validate"),
+    ];
+    for r in all {
         registry.register(r)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use dataforge_core::{ComponentKind, Registry};
+
+    const NAMES: [&str; 13] = [
+        "add_column",
+        "cast",
+        "deduplicate",
+        "drop_columns",
+        "explode",
+        "fill_null",
+        "filter",
+        "flatten",
+        "hash",
+        "rename_columns",
+        "select_columns",
+        "string",
+        "validate",
+    ];
+
+    #[test]
+    fn register_adds_every_transform() {
+        let mut r = Registry::new();
+        super::register(&mut r).expect("registers");
+        assert_eq!(r.names(ComponentKind::Transform), NAMES);
+        super::register(&mut r).expect("registering again is a no-op");
+    }
+
+    #[test]
+    fn inventory_and_register_agree() {
+        let mut r = Registry::from_inventory().expect("linked");
+        assert_eq!(r.names(ComponentKind::Transform), NAMES);
+        super::register(&mut r).expect("same modules: no duplicate");
+    }
+
+    #[test]
+    fn every_config_has_a_schema_and_description() {
+        let mut r = Registry::new();
+        super::register(&mut r).expect("registers");
+        for reg in r.iter() {
+            assert!(!reg.description.is_empty(), "{}", reg.name);
+            let schema = reg.schema().to_value();
+            assert_eq!(schema["type"], "object", "{}", reg.name);
+            assert_eq!(
+                schema["additionalProperties"], false,
+                "{} denies unknown fields",
+                reg.name
+            );
+        }
+    }
 }
