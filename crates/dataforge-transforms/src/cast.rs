@@ -291,10 +291,10 @@ impl Cast {
             let Some(v) = r.get_mut(&plan.column) else {
                 continue;
             };
-            if needs_change(v, plan.to) {
-                if let Some(new) = next.next() {
-                    *v = new;
-                }
+            if needs_change(v, plan.to)
+                && let Some(new) = next.next()
+            {
+                *v = new;
             }
         }
         Ok(())
@@ -391,7 +391,7 @@ fn float_to_i64(f: f64) -> Result<i64, String> {
     if !f.is_finite() || f.fract() != 0.0 {
         return Err("not an integral number".into());
     }
-    if f >= LIMIT || f < -LIMIT {
+    if !(-LIMIT..LIMIT).contains(&f) {
         return Err("out of the 64-bit integer range".into());
     }
     Ok(f as i64)

@@ -120,10 +120,10 @@ impl Transform for Hash {
         let salt = self.salt()?;
         for r in &mut batch {
             for c in &self.columns {
-                if let Some(v) = r.get_mut(c) {
-                    if !v.is_null() {
-                        *v = Value::String(digest(salt, v));
-                    }
+                if let Some(v) = r.get_mut(c)
+                    && !v.is_null()
+                {
+                    *v = Value::String(digest(salt, v));
                 }
             }
         }

@@ -58,12 +58,12 @@ pub struct SelectColumns {
 
 impl SelectColumns {
     fn select(&self, r: &mut Record) -> Result<(), TransformError> {
-        if self.strict {
-            if let Some(c) = self.columns.iter().find(|c| !r.contains_key(c)) {
-                return Err(TransformError::MissingColumn {
-                    column: c.to_string(),
-                });
-            }
+        if self.strict
+            && let Some(c) = self.columns.iter().find(|c| !r.contains_key(c))
+        {
+            return Err(TransformError::MissingColumn {
+                column: c.to_string(),
+            });
         }
         let mut old = std::mem::take(r);
         let mut out = Record::with_capacity(self.columns.len());

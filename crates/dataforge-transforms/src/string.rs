@@ -132,10 +132,10 @@ impl StringTransform {
             }
         }
         for c in &self.columns {
-            if let Some(Value::String(s)) = r.get_mut(c) {
-                if let Some(new) = self.apply(s) {
-                    *s = new;
-                }
+            if let Some(Value::String(s)) = r.get_mut(c)
+                && let Some(new) = self.apply(s)
+            {
+                *s = new;
             }
         }
         Ok(())

@@ -148,13 +148,13 @@ impl TransformFactory for ValidateFactory {
                     None
                 }
             });
-            if let (Some(min), Some(max)) = (rule.min, rule.max) {
-                if min > max {
-                    issues.push(
-                        format!("{path}.min"),
-                        format!("min {min} is above max {max}"),
-                    );
-                }
+            if let (Some(min), Some(max)) = (rule.min, rule.max)
+                && min > max
+            {
+                issues.push(
+                    format!("{path}.min"),
+                    format!("min {min} is above max {max}"),
+                );
             }
             if rule.one_of.as_ref().is_some_and(Vec::is_empty) {
                 issues.push(format!("{path}.one_of"), "must list at least one value");
@@ -241,14 +241,14 @@ impl Column {
             None | Some(Value::Null) => return Ok(()),
             Some(v) => v,
         };
-        if let Some(k) = self.kind {
-            if !k.accepts(v) {
-                return Err(broken(
-                    self,
-                    "type",
-                    format!("expected {}, found {}", k.name(), v.type_name()),
-                ));
-            }
+        if let Some(k) = self.kind
+            && !k.accepts(v)
+        {
+            return Err(broken(
+                self,
+                "type",
+                format!("expected {}, found {}", k.name(), v.type_name()),
+            ));
         }
         if let Some(re) = &self.pattern {
             match v {
@@ -284,10 +284,10 @@ impl Column {
                 return Err(broken(self, "max", format!("above {max}")));
             }
         }
-        if let Some(allowed) = &self.one_of {
-            if !allowed.iter().any(|a| same(a, v)) {
-                return Err(broken(self, "one_of", "not one of the allowed values"));
-            }
+        if let Some(allowed) = &self.one_of
+            && !allowed.iter().any(|a| same(a, v))
+        {
+            return Err(broken(self, "one_of", "not one of the allowed values"));
         }
         Ok(())
     }
