@@ -1,0 +1,175 @@
+//! The transform chain flatten → rename_columns → cast → filter → add_column on generated
+//! Shopify-like orders: directly on one thread, through the runner (parallel batches), and the
+//! same chain in plain Python over a list of dicts (the original's approach), in one run.
+//!
+//! `cargo bench -p dataforge-benches --bench transforms`; the closing summary prints rows/s and
+//! the ratios. `DATAFORGE_BENCH_ROWS` sets the row count of the summary (default 200000).
+#![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dataforge_benches::{order_record, write_orders_jsonl};
+use dataforge_core::pipeline::Named;
+use dataforge_core::test_utils::{CollectingDestination, MemorySource};
+use dataforge_core::{
+    Batch, MemoryStateStore, Pipeline, Record, Registry, RowContext, RunContext, RunOptions,
+    Transform,
+};
+use serde_json::json;
+
+const BATCH: usize = 1000;
+
+fn chain() -> Vec<Named<dyn Transform>> {
+    let mut registry = Registry::new();
+    dataforge_transforms::register(&mut registry).unwrap();
+    [
+        json!({"type": "flatten", "separator": "_"}),
+        json!({"type": "rename_columns", "mapping": {"name": "order_name", "customer_id": "customer"}}),
+        json!({"type": "cast", "columns": {"total_price": "float", "created_at": "timestamp"}}),
+        json!({"type": "filter", "expr": "financial_status == \"paid\" && total_price > 100.0"}),
+        json!({"type": "add_column", "name": "total_with_vat", "expr": "total_price * 1.21"}),
+    ]
+    .iter()
+    .map(|c| registry.build_transform(c).unwrap())
+    .collect()
+}
+
+fn batches(n: usize) -> Vec<Batch> {
+    let rows: Vec<Record> = (0..n as u64).map(order_record).collect();
+    rows.chunks(BATCH).map(<[Record]>::to_vec).collect()
+}
+
+/// Runs the chain on one thread; returns rows out.
+fn direct(chain: &[Named<dyn Transform>], input: Vec<Batch>, ctx: &RunContext) -> usize {
+    let mut out = 0;
+    for mut batch in input {
+        for t in chain {
+            let mut rows = RowContext::new(ctx);
+            batch = t.component.transform(batch, &mut rows).unwrap();
+            assert!(rows.take_rejected().is_empty());
+        }
+        out += batch.len();
+    }
+    out
+}
+
+fn pipeline(rows: Vec<Record>) -> (Pipeline, CollectingDestination) {
+    let dest = CollectingDestination::new();
+    let mut b = Pipeline::builder("bench")
+        .source(MemorySource::new(rows))
+        .batch_size(BATCH);
+    for t in chain() {
+        b = b.transform(t);
+    }
+    (b.destination(dest.clone()).build().unwrap(), dest)
+}
+
+fn through_runner(rt: &tokio::runtime::Runtime, p: &Pipeline) -> u64 {
+    let report = rt.block_on(p.run(&RunOptions {
+        state_store: Arc::new(MemoryStateStore::default()),
+        ..RunOptions::default()
+    }));
+    assert!(report.is_success(), "{:?}", report.error);
+    report.rows_loaded
+}
+
+fn rows_per_sec(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn best_of<F: FnMut() -> Duration>(times: usize, mut f: F) -> Duration {
+    (0..times).map(|_| f()).min().unwrap()
+}
+
+fn python(n: usize) -> Option<(f64, u64)> {
+    let dir = tempfile::tempdir().ok()?;
+    let path = dir.path().join("orders.jsonl");
+    write_orders_jsonl(&path, n as u64).ok()?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/transform_chain.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        println!("python failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some((v["rows_per_sec"].as_f64()?, v["rows_out"].as_u64()?))
+}
+
+fn bench(c: &mut Criterion) {
+    let ctx = RunContext::builder("bench").run_id("bench").build();
+    let chain = chain();
+    let n = 20_000;
+    let input = batches(n);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    let mut g = c.benchmark_group("transform_chain");
+    g.throughput(Throughput::Elements(n as u64));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function("direct_one_thread", |b| {
+        b.iter_batched(
+            || input.clone(),
+            |i| direct(&chain, i, &ctx),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    let (p, _) = pipeline(input.concat());
+    g.bench_function("runner_parallel_batches", |b| {
+        b.iter(|| through_runner(&rt, &p))
+    });
+    g.finish();
+
+    summary(&chain, &ctx, &rt);
+}
+
+/// The closing note: rows/s of each way and the ratios, on the same data.
+fn summary(chain: &[Named<dyn Transform>], ctx: &RunContext, rt: &tokio::runtime::Runtime) {
+    let n: usize = std::env::var("DATAFORGE_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let input = batches(n);
+    let mut kept = 0;
+    let direct_time = best_of(3, || {
+        let i = input.clone();
+        let start = Instant::now();
+        kept = direct(chain, i, ctx);
+        start.elapsed()
+    });
+    let (p, _) = pipeline(input.concat());
+    let runner_time = best_of(3, || {
+        let start = Instant::now();
+        let loaded = through_runner(rt, &p);
+        assert_eq!(loaded as usize, kept);
+        start.elapsed()
+    });
+    let direct_rate = rows_per_sec(n, direct_time);
+    let runner_rate = rows_per_sec(n, runner_time);
+    println!();
+    println!("transform chain on {n} orders ({kept} kept), best of 3:");
+    println!("  rust, one thread, direct      {direct_rate:>12.0} rows/s");
+    println!(
+        "  rust, runner (parallel, incl. source clone and destination) {runner_rate:>12.0} rows/s"
+    );
+    match python(n) {
+        Some((py_rate, py_kept)) => {
+            println!("  python 3, list of dicts       {py_rate:>12.0} rows/s ({py_kept} kept)");
+            println!(
+                "  ratio rust/python: direct {:.1}x, runner {:.1}x (target >= 30x; >= 1,000,000 rows/s)",
+                direct_rate / py_rate,
+                runner_rate / py_rate
+            );
+            assert_eq!(py_kept as usize, kept, "python and rust keep the same rows");
+        }
+        None => println!("  python 3: not available"),
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
