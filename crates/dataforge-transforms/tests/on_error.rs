@@ -43,7 +43,9 @@ async fn run(pipeline: &Pipeline) -> RunReport {
 }
 
 fn ids(rows: &[Record]) -> Vec<i64> {
-    rows.iter().filter_map(|r| r.get("id").and_then(Value::as_i64)).collect()
+    rows.iter()
+        .filter_map(|r| r.get("id").and_then(Value::as_i64))
+        .collect()
 }
 
 #[tokio::test]
@@ -59,8 +61,14 @@ async fn fail_stops_the_run_naming_the_row_and_the_reason() {
     assert!(!report.is_success());
     let error = report.error.as_ref().expect("an error");
     let text = error_chain(error);
-    assert!(text.contains("transform `transforms[0] cast` rejected a row"), "{text}");
-    assert!(text.contains("cannot cast column `total_price` from string to float: not a number"), "{text}");
+    assert!(
+        text.contains("transform `transforms[0] cast` rejected a row"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cannot cast column `total_price` from string to float: not a number"),
+        "{text}"
+    );
     assert!(text.contains(r#""id":2"#), "{text}");
     assert!(dest.rows().is_empty(), "nothing is committed");
 }
@@ -79,7 +87,10 @@ async fn skip_drops_rejected_rows_and_counts_them() {
     assert!(report.is_success(), "{:?}", report.error);
     assert_eq!(ids(&dest.rows()), [1, 3]);
     assert_eq!(dest.rows()[0].get("total_price"), Some(&Value::Float(12.5)));
-    assert_eq!(report.rejected_by_transform.get("transforms[0] cast"), Some(&2));
+    assert_eq!(
+        report.rejected_by_transform.get("transforms[0] cast"),
+        Some(&2)
+    );
     assert_eq!(report.rows_rejected, 2);
 }
 
@@ -89,10 +100,7 @@ async fn dead_letter_sends_row_transform_and_reason() {
     let dl = CollectingDestination::new();
     let pipeline = Pipeline::builder("orders")
         .source(MemorySource::new(orders()))
-        .transform_with(
-            transform(json!({"type": "flatten"})),
-            OnError::Fail,
-        )
+        .transform_with(transform(json!({"type": "flatten"})), OnError::Fail)
         .transform_with(cast(), OnError::DeadLetter)
         .transform_with(
             transform(json!({"type": "filter", "expr": "total_price > 50.0"})),
@@ -105,7 +113,10 @@ async fn dead_letter_sends_row_transform_and_reason() {
     let report = run(&pipeline).await;
     assert!(report.is_success(), "{:?}", report.error);
     assert_eq!(ids(&dest.rows()), [3]);
-    assert_eq!(report.rejected_by_transform.get("transforms[1] cast"), Some(&2));
+    assert_eq!(
+        report.rejected_by_transform.get("transforms[1] cast"),
+        Some(&2)
+    );
     assert_eq!(report.rows_dead_lettered, 2);
     let dead = dl.rows();
     assert_eq!(dead.len(), 2);
@@ -129,7 +140,9 @@ async fn a_filter_type_error_is_a_row_error_under_each_policy() {
         record! {"id" => 3, "financial_status" => "pending", "total_price" => 150.0},
     ];
     let filter = || {
-        transform(json!({"type": "filter", "expr": "financial_status == \"paid\" && total_price > 100.0"}))
+        transform(
+            json!({"type": "filter", "expr": "financial_status == \"paid\" && total_price > 100.0"}),
+        )
     };
     let dest = CollectingDestination::new();
     let skip = Pipeline::builder("f")
@@ -141,7 +154,10 @@ async fn a_filter_type_error_is_a_row_error_under_each_policy() {
     let report = run(&skip).await;
     assert!(report.is_success());
     assert_eq!(ids(&dest.rows()), [1]);
-    assert_eq!(report.rejected_by_transform.get("transforms[0] filter"), Some(&1));
+    assert_eq!(
+        report.rejected_by_transform.get("transforms[0] filter"),
+        Some(&1)
+    );
 
     let fail = Pipeline::builder("f")
         .source(MemorySource::new(rows))
@@ -163,7 +179,9 @@ async fn parallel_batches_keep_their_order_and_ordered_transforms_see_every_batc
     let pipeline = Pipeline::builder("order")
         .source(MemorySource::new(rows.clone()))
         .transform(transform(json!({"type": "flatten"})))
-        .transform(transform(json!({"type": "filter", "expr": "nested_v % 2 == 0"})))
+        .transform(transform(
+            json!({"type": "filter", "expr": "nested_v % 2 == 0"}),
+        ))
         .destination(dest.clone())
         .batch_size(64)
         .build()
