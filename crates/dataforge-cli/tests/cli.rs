@@ -259,6 +259,11 @@ fn file_to_file_peak_memory_is_flat_from_100k_to_1m_rows() {
     let small = peak_rss_of_run(dir.path(), 100_000);
     let large = peak_rss_of_run(dir.path(), 1_000_000);
     let mib = |b: u64| b as f64 / 1048576.0;
+    eprintln!(
+        "peak RSS: {:.1} MiB at 100k rows, {:.1} MiB at 1M rows",
+        mib(small),
+        mib(large)
+    );
     assert!(
         (large as f64) < (small as f64) * 1.3 + 8.0 * 1048576.0,
         "peak RSS grew with the row count: {:.1} MiB at 100k rows, {:.1} MiB at 1M rows",
@@ -280,7 +285,7 @@ fn sigterm_cancels_a_run_and_leaves_no_output() {
         r#"{"dag_id": "big", "source": {"type": "file", "path": "big.jsonl"},
             "destination": {"type": "file", "path": "out.jsonl"}}"#,
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dataforge"))
+    let child = Command::new(env!("CARGO_BIN_EXE_dataforge"))
         .args(["run", "p.json"])
         .current_dir(dir.path())
         .env("DATAFORGE_HOME", dir.path().join(".dataforge"))
