@@ -324,3 +324,28 @@ fn sigterm_cancels_a_run_and_leaves_no_output() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "in.jsonl", "{\"id\":1}\n");
+    write(
+        dir.path(),
+        "p.json",
+        r#"{"dag_id": "logs", "source": {"type": "file", "path": "in.jsonl"},
+            "destination": {"type": "file", "path": "out.jsonl"}}"#,
+    );
+    let out = dataforge(dir.path(), &["--log-format", "json", "run", "p.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        events.iter().any(|e| e["message"] == "run succeeded"
+            && e["pipeline"] == "logs"
+            && e["rows_loaded"] == 1),
+        "{stderr}"
+    );
+}
