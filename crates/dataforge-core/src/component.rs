@@ -33,6 +33,16 @@ pub trait Transform: Send + Sync + 'static {
     /// Only for failures of the whole batch; row problems are rejections.
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError>;
 
+    /// Called once after the last batch, for transforms that hold rows back (such as
+    /// `deduplicate` keeping the last row of each key): the rows returned go on through the
+    /// rest of the chain. The default holds nothing back.
+    ///
+    /// # Errors
+    /// As [`Transform::transform`].
+    fn finish(&self, _rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        Ok(Vec::new())
+    }
+
     /// True when the result depends on the order batches arrive in (state kept across batches,
     /// like `deduplicate`): the runner then runs the chain on one batch at a time.
     fn is_ordered(&self) -> bool {
@@ -65,7 +75,7 @@ impl<'a> RowContext<'a> {
     }
 
     /// The run this batch belongs to (run id, logical date, params).
-    pub fn run(&self) -> &RunContext {
+    pub fn run(&self) -> &'a RunContext {
         self.run
     }
 

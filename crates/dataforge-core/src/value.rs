@@ -475,11 +475,11 @@ impl<'de> Visitor<'de> for RecordVisitor {
         while let Some(Key(key)) = map.next_key()? {
             let value: Value = map.next_value()?;
             let bit = 1u64 << (key_hash(&key) & 63);
-            if seen & bit != 0 {
-                if let Some(slot) = fields.iter_mut().find(|(k, _)| *k == key) {
-                    slot.1 = value;
-                    continue;
-                }
+            if seen & bit != 0
+                && let Some(slot) = fields.iter_mut().find(|(k, _)| *k == key)
+            {
+                slot.1 = value;
+                continue;
             }
             seen |= bit;
             fields.push((key, value));

@@ -158,10 +158,10 @@ impl PipelineConfig {
             return Err(ConfigErrors(errors));
         };
         let dag_id: Option<String> = f.require("dag_id");
-        if let Some(id) = &dag_id {
-            if let Err(m) = validate_dag_id(id) {
-                f.errors().push(ConfigIssue::at("dag_id", m));
-            }
+        if let Some(id) = &dag_id
+            && let Err(m) = validate_dag_id(id)
+        {
+            f.errors().push(ConfigIssue::at("dag_id", m));
         }
         let description = f.take::<Option<String>>("description").flatten();
         let schedule_interval = f.take::<Option<Schedule>>("schedule_interval").flatten();
@@ -173,11 +173,11 @@ impl PipelineConfig {
             .take::<Option<DateSpec>>("end_date")
             .flatten()
             .map(|d| d.0);
-        if let (Some(s), Some(e)) = (start_date, end_date) {
-            if e < s {
-                f.errors()
-                    .push(ConfigIssue::at("end_date", "is before start_date"));
-            }
+        if let (Some(s), Some(e)) = (start_date, end_date)
+            && e < s
+        {
+            f.errors()
+                .push(ConfigIssue::at("end_date", "is before start_date"));
         }
         let catchup = f.take("catchup").unwrap_or(false);
         let tags = f.take("tags").unwrap_or_default();
@@ -214,13 +214,13 @@ impl PipelineConfig {
             }
         }
         let batch_size: Option<usize> = f.take::<Option<usize>>("batch_size").flatten();
-        if let Some(n) = batch_size {
-            if n == 0 || n > MAX_BATCH_SIZE {
-                f.errors().push(ConfigIssue::at(
-                    "batch_size",
-                    format!("must be between 1 and {MAX_BATCH_SIZE}, found {n}"),
-                ));
-            }
+        if let Some(n) = batch_size
+            && (n == 0 || n > MAX_BATCH_SIZE)
+        {
+            f.errors().push(ConfigIssue::at(
+                "batch_size",
+                format!("must be between 1 and {MAX_BATCH_SIZE}, found {n}"),
+            ));
         }
         let params = f.take("params").unwrap_or_default();
         for key in f.remaining_keys() {

@@ -70,6 +70,41 @@ fn apply(
     })
 }
 
+/// Calls every step's `finish` in order; rows a step releases go through the steps after it.
+fn finish_chain(
+    steps: &[TransformStep],
+    ctx: &RunContext,
+    rows_seen: u64,
+) -> Result<BatchDone, StageError> {
+    let start = Instant::now();
+    let mut carried: Batch = Vec::new();
+    let mut rejected = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let fail = |error| StageError::Component {
+            stage: Stage::Transform,
+            component: step.name.clone(),
+            error,
+        };
+        let mut rows = RowContext::new(ctx);
+        if !carried.is_empty() {
+            carried = step.transform.transform(carried, &mut rows).map_err(fail)?;
+        }
+        carried.extend(step.transform.finish(&mut rows).map_err(fail)?);
+        let r = rows.take_rejected();
+        if !r.is_empty() {
+            rejected.push((i, r));
+        }
+    }
+    Ok(BatchDone {
+        batch: carried,
+        rejected,
+        cpu: start.elapsed(),
+        // Held-back rows may come from anywhere in the run.
+        first_row: 1,
+        rows_in: rows_seen,
+    })
+}
+
 /// The stage's loop. Returns after finishing `output` (and `dead_letter`) on a clean end.
 pub(crate) async fn run_chain(
     steps: Arc<Vec<TransformStep>>,
@@ -108,17 +143,8 @@ pub(crate) async fn run_chain(
                         error: ComponentError::fatal_msg(format!("a transform panicked: {e}")),
                     }),
                 };
-                stats.cpu += done.cpu;
                 progress.add_extracted(done.rows_in);
-                policy.handle(&done, &mut stats, &progress).await?;
-                let n = done.batch.len() as u64;
-                output.send(done.batch).await.map_err(|error| StageError::Component {
-                    stage: Stage::Transform,
-                    component: "transform chain".into(),
-                    error,
-                })?;
-                stats.rows_out += n;
-                progress.add_transformed(n);
+                deliver(done, &mut policy, &mut stats, &progress, &output).await?;
             }
             msg = input.recv(), if !input_done && inflight.len() < workers => {
                 let batch = msg.map_err(|error| StageError::Component {
@@ -152,11 +178,46 @@ pub(crate) async fn run_chain(
             else => break,
         }
     }
+    if !steps.is_empty() {
+        let (steps, ctx) = (steps.clone(), ctx.clone());
+        let joined =
+            tokio::task::spawn_blocking(move || finish_chain(&steps, &ctx, rows_seen)).await;
+        let done = joined.map_err(|e| StageError::Component {
+            stage: Stage::Transform,
+            component: "transform chain".into(),
+            error: ComponentError::fatal_msg(format!("a transform panicked: {e}")),
+        })??;
+        deliver(done, &mut policy, &mut stats, &progress, &output).await?;
+    }
     output.finish().await;
     if let Some(dl) = dead_letter {
         dl.finish().await;
     }
     Ok(stats)
+}
+
+/// Applies the row policies to a transformed batch and sends it downstream.
+async fn deliver(
+    done: BatchDone,
+    policy: &mut Policy<'_>,
+    stats: &mut ChainStats,
+    progress: &Progress,
+    output: &BatchSender,
+) -> Result<(), StageError> {
+    stats.cpu += done.cpu;
+    policy.handle(&done, stats, progress).await?;
+    let n = done.batch.len() as u64;
+    output
+        .send(done.batch)
+        .await
+        .map_err(|error| StageError::Component {
+            stage: Stage::Transform,
+            component: "transform chain".into(),
+            error,
+        })?;
+    stats.rows_out += n;
+    progress.add_transformed(n);
+    Ok(())
 }
 
 struct Policy<'a> {

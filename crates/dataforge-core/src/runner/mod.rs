@@ -234,14 +234,14 @@ impl Pipeline {
         }
         let (mut stats, result) = outcome;
         if result.is_ok() {
-            if let Some(state) = ctx.state().to_save() {
-                if let Err(source) = options.state_store.save(&self.id, &state).await {
-                    let e = RunError::State {
-                        pipeline: self.id.clone(),
-                        source,
-                    };
-                    return (stats, Err(e));
-                }
+            if let Some(state) = ctx.state().to_save()
+                && let Err(source) = options.state_store.save(&self.id, &state).await
+            {
+                let e = RunError::State {
+                    pipeline: self.id.clone(),
+                    source,
+                };
+                return (stats, Err(e));
             }
             let post = Instant::now();
             if let Err(error) = self.destination.component.post_load(&ctx).await {

@@ -444,3 +444,56 @@ async fn a_destination_failure_is_the_reported_cause_not_the_sources_echo() {
         "pipeline echo: destination `Broken` failed: disk full"
     );
 }
+
+/// Holds every row back until the end, then releases them reversed; rejects id 3 at the end.
+struct HoldBack {
+    held: std::sync::Mutex<Vec<Record>>,
+}
+
+impl Transform for HoldBack {
+    fn transform(&self, batch: Batch, _: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        self.held.lock().expect("lock").extend(batch);
+        Ok(Vec::new())
+    }
+    fn finish(&self, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        let mut held = std::mem::take(&mut *self.held.lock().expect("lock"));
+        held.reverse();
+        let (bad, good): (Vec<_>, Vec<_>) = held
+            .into_iter()
+            .partition(|r| r.get("id") == Some(&Value::Int(3)));
+        for r in bad {
+            rows.reject(r, "three");
+        }
+        Ok(good)
+    }
+    fn is_ordered(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn finish_releases_held_rows_through_the_rest_of_the_chain() {
+    let dest = CollectingDestination::new();
+    let p = Pipeline::builder("finish")
+        .source(MemorySource::new(rows(6)))
+        .transform_with(
+            HoldBack {
+                held: Default::default(),
+            },
+            OnError::Skip,
+        )
+        .transform(Double { reject_every: 0 })
+        .destination(dest.clone())
+        .batch_size(2)
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(ids(&dest.rows()), [5, 4, 2, 1, 0]);
+    assert!(
+        dest.rows().iter().all(|r| r.contains_key("double")),
+        "released rows went through Double"
+    );
+    assert_eq!(report.rows_rejected, 1);
+    assert_eq!(report.rows_loaded, 5);
+}
