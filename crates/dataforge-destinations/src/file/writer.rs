@@ -65,7 +65,7 @@ impl Header {
 enum Encoder {
     Jsonl(BufWriter<Out>),
     Csv {
-        out: ::csv::Writer<Out>,
+        out: Box<::csv::Writer<Out>>,
         /// Known once the first batch arrives, or read from the file appended to.
         header: Option<Header>,
         cell: String,
@@ -123,9 +123,11 @@ impl Writer {
         let encoder = match settings.format {
             OutputFormat::Jsonl => Encoder::Jsonl(BufWriter::with_capacity(WRITE_BUFFER, out)),
             OutputFormat::Csv => Encoder::Csv {
-                out: ::csv::WriterBuilder::new()
-                    .buffer_capacity(WRITE_BUFFER)
-                    .from_writer(out),
+                out: Box::new(
+                    ::csv::WriterBuilder::new()
+                        .buffer_capacity(WRITE_BUFFER)
+                        .from_writer(out),
+                ),
                 header: header.map(Header::new),
                 cell: String::new(),
             },
@@ -233,11 +235,11 @@ impl Writer {
         // Dropping the encoder flushes what it buffered (into the doomed part of the file) and,
         // for `replace`, deletes the temporary file.
         drop(self.encoder);
-        if let Some((file, len)) = self.undo {
-            if let Err(e) = file.set_len(len).and_then(|()| file.sync_all()) {
-                tracing::error!(path = %self.path.display(), error = %e, len,
-                    "could not cut the file back to its length before the failed load");
-            }
+        if let Some((file, len)) = self.undo
+            && let Err(e) = file.set_len(len).and_then(|()| file.sync_all())
+        {
+            tracing::error!(path = %self.path.display(), error = %e, len,
+                "could not cut the file back to its length before the failed load");
         }
         tracing::debug!(path = %self.path.display(), "file load rolled back");
     }

@@ -1,0 +1,66 @@
+//! The `file` source alone: Shopify-like JSONL orders parsed into records and drained, with
+//! JSONL parsing on the reading thread (1) and on a parser pool (2 threads).
+//!
+//! `cargo bench -p dataforge-benches --bench file_source`
+//! Rows/s is what criterion reports; MB/s = rows/s × the bytes per row printed at start.
+#![allow(missing_docs)]
+
+use dataforge_sources as _;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dataforge_core::stream::channel;
+use dataforge_core::{RunContext, Source};
+use dataforge_sources::file::{FileSource, FileSourceConfig};
+
+const ROWS: u64 = 200_000;
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("orders.jsonl");
+    dataforge_benches::write_orders_jsonl(&input, ROWS).expect("write orders");
+    let bytes = std::fs::metadata(&input).expect("size").len();
+    eprintln!(
+        "file_source: {ROWS} orders, {bytes} bytes, {:.0} bytes/row",
+        bytes as f64 / ROWS as f64
+    );
+
+    let mut group = c.benchmark_group("file_source");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(ROWS));
+    for threads in [1, 2] {
+        let source = FileSource::from_config(FileSourceConfig {
+            path: input.to_string_lossy().into_owned(),
+            format: None,
+            delimiter: None,
+            has_header: None,
+        })
+        .expect("config")
+        .with_parse_threads(threads);
+        group.bench_function(format!("jsonl_orders_parse_threads_{threads}"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let ctx = RunContext::builder("bench").batch_size(1000).build();
+                    let (mut tx, mut rx) = channel(2, ctx.cancellation().clone());
+                    let drain = tokio::spawn(async move {
+                        let mut rows = 0usize;
+                        while let Ok(Some(batch)) = rx.recv().await {
+                            rows += batch.len();
+                        }
+                        rows
+                    });
+                    source.extract(&ctx, &mut tx).await.expect("extract");
+                    tx.finish().await;
+                    assert_eq!(drain.await.expect("drain"), ROWS as usize);
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

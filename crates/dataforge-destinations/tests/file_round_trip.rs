@@ -1,0 +1,116 @@
+//! End to end through the runner: `file` source → `file` destination, and an aborted run.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use dataforge_core::test_utils::MemorySource;
+use dataforge_core::{MemoryStateStore, Pipeline, Record, Registry, RunOptions, RunStatus, record};
+use serde_json::json;
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    dataforge_sources::register(&mut r).expect("sources");
+    dataforge_destinations::register(&mut r).expect("destinations");
+    r
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        state_store: Arc::new(MemoryStateStore::default()),
+        ..RunOptions::default()
+    }
+}
+
+fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("read")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+#[tokio::test]
+async fn jsonl_to_csv_to_jsonl_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.jsonl");
+    let mut text = String::new();
+    for i in 0..2_500 {
+        text.push_str(&format!(
+            "{{\"id\":{i},\"name\":\"Zoë {i}\",\"nested\":{{\"a\":[{i},null]}}}}\n"
+        ));
+    }
+    std::fs::write(&input, &text).expect("input");
+    let csv = dir.path().join("out/mid.csv");
+    let output = dir.path().join("out/final.jsonl");
+    let registry = registry();
+
+    let first = Pipeline::builder("to_csv")
+        .source(
+            registry
+                .build_source(&json!({"type": "file", "path": input.to_string_lossy()}))
+                .expect("source"),
+        )
+        .destination(
+            registry
+                .build_destination(&json!({"type": "file", "path": csv.to_string_lossy()}))
+                .expect("destination"),
+        )
+        .batch_size(300)
+        .build()
+        .expect("pipeline");
+    let report = first.run(&options()).await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert_eq!(report.rows_loaded, 2_500);
+
+    let second = Pipeline::builder("to_jsonl")
+        .source(
+            registry
+                .build_source(&json!({"type": "file", "path": csv.to_string_lossy()}))
+                .expect("source"),
+        )
+        .destination(
+            registry
+                .build_destination(&json!({"type": "file", "path": output.to_string_lossy()}))
+                .expect("destination"),
+        )
+        .build()
+        .expect("pipeline");
+    let report = second.run(&options()).await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    assert_eq!(report.rows_loaded, 2_500);
+
+    // CSV carries strings: numbers come back as text, nested values as JSON text.
+    let rows = lines(&output);
+    assert_eq!(rows.len(), 2_500);
+    assert_eq!(
+        rows[7],
+        json!({"id": "7", "name": "Zoë 7", "nested": "{\"a\":[7,null]}"})
+    );
+    assert_eq!(rows[2_499]["id"], "2499");
+}
+
+#[tokio::test]
+async fn a_failed_run_leaves_the_old_file_and_no_temp_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = dir.path().join("orders.jsonl");
+    std::fs::write(&output, "{\"old\":true}\n").expect("old file");
+    let rows: Vec<Record> = (0..100).map(|i| record! {"id" => i}).collect();
+    let pipeline = Pipeline::builder("fails")
+        .source(MemorySource::new(rows).fail_after_batches(3).fatal())
+        .destination(
+            registry()
+                .build_destination(&json!({"type": "file", "path": output.to_string_lossy()}))
+                .expect("destination"),
+        )
+        .batch_size(10)
+        .build()
+        .expect("pipeline");
+    let report = pipeline.run(&options()).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(lines(&output), [json!({"old": true})]);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["orders.jsonl"]);
+}
