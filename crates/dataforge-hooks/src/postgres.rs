@@ -1,13 +1,16 @@
 //! PostgreSQL connect: a [`Connection`] (URI) to a `tokio_postgres::Client`, TLS by `sslmode`.
 //!
-//! - `sslmode=disable`: plain TCP.
-//! - `sslmode=prefer` (the default, as libpq): TLS when the server offers it, plain otherwise.
-//! - `sslmode=require` (also `verify-ca`, `verify-full`): TLS or nothing.
+//! `sslmode` means what it means to libpq:
+//! - `disable`: plain TCP.
+//! - `prefer` (the default): TLS when the server offers it, plain otherwise; the certificate is
+//!   not verified (encryption against passive eavesdropping only).
+//! - `require`: TLS or nothing; the certificate is not verified.
+//! - `verify-ca`: TLS, and the certificate must chain to a trusted root.
+//! - `verify-full`: as `verify-ca`, and the certificate must name the host.
 //!
-//! With TLS the server certificate is always verified by rustls, against the Mozilla roots
-//! (`webpki-roots`) plus the PEM file named by `sslrootcert=/path/ca.pem` when given; a
-//! self-signed server therefore needs `sslrootcert`. Errors never contain the password: they name
-//! the connection by its redacted URI.
+//! TLS is rustls (no system OpenSSL). Trusted roots are the Mozilla roots (`webpki-roots`) plus
+//! the PEM file named by `sslrootcert=/path/ca.pem`. Errors never contain the password: they
+//! name the connection by its redacted URI.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +91,18 @@ pub fn is_retryable(error: &tokio_postgres::Error) -> bool {
 }
 
 /// The parsed connection settings, with the TLS mode resolved.
-fn config(conn: &Connection) -> Result<(tokio_postgres::Config, SslMode), PgConnectError> {
+/// How the server certificate is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verify {
+    /// Not at all (`prefer`, `require`: libpq's meaning).
+    None,
+    /// The chain, not the host name (`verify-ca`).
+    Ca,
+    /// The chain and the host name (`verify-full`).
+    Full,
+}
+
+fn config(conn: &Connection) -> Result<(tokio_postgres::Config, SslMode, Verify), PgConnectError> {
     if !matches!(conn.scheme(), "postgres" | "postgresql") {
         return Err(PgConnectError::Scheme {
             conn_id: conn.conn_id().to_owned(),
@@ -117,10 +131,12 @@ fn config(conn: &Connection) -> Result<(tokio_postgres::Config, SslMode), PgConn
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(30);
     cfg.connect_timeout(Duration::from_secs(timeout));
-    let mode = match conn.param("sslmode").as_deref() {
-        None | Some("prefer") | Some("allow") => SslMode::Prefer,
-        Some("disable") => SslMode::Disable,
-        Some("require") | Some("verify-ca") | Some("verify-full") => SslMode::Require,
+    let (mode, verify) = match conn.param("sslmode").as_deref() {
+        None | Some("prefer") | Some("allow") => (SslMode::Prefer, Verify::None),
+        Some("disable") => (SslMode::Disable, Verify::None),
+        Some("require") => (SslMode::Require, Verify::None),
+        Some("verify-ca") => (SslMode::Require, Verify::Ca),
+        Some("verify-full") => (SslMode::Require, Verify::Full),
         Some(other) => {
             return Err(PgConnectError::SslMode {
                 conn_id: conn.conn_id().to_owned(),
@@ -129,10 +145,13 @@ fn config(conn: &Connection) -> Result<(tokio_postgres::Config, SslMode), PgConn
         }
     };
     cfg.ssl_mode(mode);
-    Ok((cfg, mode))
+    Ok((cfg, mode, verify))
 }
 
-fn tls(conn: &Connection) -> Result<tokio_postgres_rustls::MakeRustlsConnect, PgConnectError> {
+fn tls(
+    conn: &Connection,
+    verify: Verify,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, PgConnectError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = conn.param("sslrootcert") {
@@ -153,15 +172,36 @@ fn tls(conn: &Connection) -> Result<tokio_postgres_rustls::MakeRustlsConnect, Pg
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| PgConnectError::RootCert {
             conn_id: conn.conn_id().to_owned(),
             path: String::new(),
             reason: e.to_string(),
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        })?;
+    let config = match verify {
+        Verify::Full => builder.with_root_certificates(roots).with_no_client_auth(),
+        Verify::None | Verify::Ca => {
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| PgConnectError::RootCert {
+                conn_id: conn.conn_id().to_owned(),
+                path: conn.param("sslrootcert").unwrap_or_default(),
+                reason: e.to_string(),
+            })?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Verifier {
+                    webpki,
+                    provider,
+                    verify,
+                }))
+                .with_no_client_auth()
+        }
+    };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
@@ -174,7 +214,7 @@ fn tls(conn: &Connection) -> Result<tokio_postgres_rustls::MakeRustlsConnect, Pg
 /// [`PgConnectError`]: a bad URI or `sslmode`, an unreadable `sslrootcert`, or a connection or
 /// authentication failure (see [`PgConnectError::is_retryable`]).
 pub async fn connect(conn: &Connection) -> Result<Client, PgConnectError> {
-    let (cfg, mode) = config(conn)?;
+    let (cfg, mode, verify) = config(conn)?;
     let wrap = |source| PgConnectError::Connect {
         target: conn.redacted(),
         source,
@@ -184,9 +224,81 @@ pub async fn connect(conn: &Connection) -> Result<Client, PgConnectError> {
         spawn(connection);
         Ok(client)
     } else {
-        let (client, connection) = cfg.connect(tls(conn)?).await.map_err(wrap)?;
+        let (client, connection) = cfg.connect(tls(conn, verify)?).await.map_err(wrap)?;
         spawn(connection);
         Ok(client)
+    }
+}
+
+/// The certificate check for `prefer`/`require` (none, as libpq) and `verify-ca` (the chain
+/// only). Handshake signatures are always verified.
+#[derive(Debug)]
+struct Verifier {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verify: Verify,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::client::danger::ServerCertVerified;
+        if self.verify == Verify::None {
+            return Ok(ServerCertVerified::assertion());
+        }
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+            | Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -211,12 +323,16 @@ mod tests {
 
     #[test]
     fn sslmode_maps_to_tls_mode() {
-        let (_, m) = config(&conn("postgres://u@h/db")).expect("ok");
-        assert_eq!(m, SslMode::Prefer);
-        let (_, m) = config(&conn("postgres://u@h/db?sslmode=disable")).expect("ok");
+        let (_, m, v) = config(&conn("postgres://u@h/db")).expect("ok");
+        assert_eq!((m, v), (SslMode::Prefer, Verify::None));
+        let (_, m, _) = config(&conn("postgres://u@h/db?sslmode=disable")).expect("ok");
         assert_eq!(m, SslMode::Disable);
-        let (cfg, m) = config(&conn("postgresql://u:pw@h:6543/db?sslmode=require")).expect("ok");
-        assert_eq!(m, SslMode::Require);
+        let (_, m, v) = config(&conn("postgres://u@h/db?sslmode=verify-full")).expect("ok");
+        assert_eq!((m, v), (SslMode::Require, Verify::Full));
+        let (_, _, v) = config(&conn("postgres://u@h/db?sslmode=verify-ca")).expect("ok");
+        assert_eq!(v, Verify::Ca);
+        let (cfg, m, v) = config(&conn("postgresql://u:pw@h:6543/db?sslmode=require")).expect("ok");
+        assert_eq!((m, v), (SslMode::Require, Verify::None));
         assert_eq!(cfg.get_ports(), &[6543]);
         assert_eq!(cfg.get_dbname(), Some("db"));
         assert_eq!(cfg.get_user(), Some("u"));
@@ -247,7 +363,7 @@ mod tests {
     #[test]
     fn missing_root_cert_is_a_clear_error() {
         let c = conn("postgres://u@h/db?sslmode=require&sslrootcert=/nonexistent/ca.pem");
-        let e = tls(&c).err().expect("missing file");
+        let e = tls(&c, Verify::Full).err().expect("missing file");
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
     }
 }
