@@ -165,6 +165,8 @@ impl Writer {
             .map_err(self.sql_err("table lookup"))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.sql_err("table lookup"));
+        // The binding ends the borrow of `stmt` before it is dropped.
+        #[allow(clippy::let_and_return)]
         rows
     }
 

@@ -82,8 +82,7 @@ fn parses_example_config() {
         parse_config(json!({"path": "x.db", "table": "t", "write_mode": "upsert"}))
             .expect("parses"),
     )
-    .err()
-    .expect("upsert without key");
+    .expect_err("upsert without key");
     assert_eq!(e.issues()[0].path, "primary_key");
 }
 
