@@ -107,8 +107,8 @@ impl Transform for AddColumn {
                 Ok(batch)
             }
             Source::Expr(e) => {
-                let ctx = rows.run().clone();
-                let vars = RunVars::new(&ctx);
+                let ctx = rows.run();
+                let vars = RunVars::new(ctx);
                 Ok(for_each_row(batch, rows, |r| {
                     let v = e.eval(r, &vars)?;
                     r.insert(self.name.clone(), v);

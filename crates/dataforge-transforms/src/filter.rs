@@ -50,8 +50,8 @@ pub struct Filter {
 
 impl Transform for Filter {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
-        let ctx = rows.run().clone();
-        let vars = RunVars::new(&ctx);
+        let ctx = rows.run();
+        let vars = RunVars::new(ctx);
         Ok(for_each_row(batch, rows, |r| self.expr.eval_bool(r, &vars)))
     }
 }

@@ -336,8 +336,8 @@ impl Transform for Validate {
                 self.row(r, None, &mut keys).map(|()| true)
             }));
         }
-        let ctx = rows.run().clone();
-        Ok(self.seen.with(&ctx, |seen| {
+        let ctx = rows.run();
+        Ok(self.seen.with(ctx, |seen| {
             for_each_row(batch, rows, |r| {
                 self.row(r, Some(seen), &mut keys).map(|()| true)
             })

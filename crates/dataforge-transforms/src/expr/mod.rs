@@ -26,6 +26,7 @@
 //! sorted.
 
 mod convert;
+pub(crate) mod native;
 
 use std::sync::{Arc, OnceLock};
 
@@ -55,6 +56,8 @@ fn env() -> &'static Arc<Env> {
 pub struct Expression {
     program: Program,
     source: String,
+    /// The fast path, when the expression stays in its subset (see [`native`]).
+    native: Option<native::Node>,
 }
 
 impl Expression {
@@ -69,10 +72,30 @@ impl Expression {
         let program = env()
             .compile(source)
             .map_err(|e| format!("invalid expression: {}", one_line(&e.to_string())))?;
+        let types = env().types();
+        let native = native::compile(program.expression(), &|name| {
+            types.find_type(name).is_some()
+        });
         Ok(Self {
             program,
             source: source.to_owned(),
+            native,
         })
+    }
+
+    /// True when the expression is evaluated natively, without the CEL interpreter, for rows
+    /// whose values the fast path models (see the crate README for the subset).
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
+    }
+
+    /// The fast path's own answer: `None` when the expression is not native.
+    #[cfg(test)]
+    pub(crate) fn eval_native<'a>(
+        &'a self,
+        record: &'a Record,
+    ) -> Option<Result<native::Nv<'a>, native::Fail>> {
+        self.native.as_ref().map(|n| n.eval(record))
     }
 
     /// The text it was compiled from.
@@ -86,6 +109,12 @@ impl Expression {
     /// A runtime error of the expression (a missing column, a type mismatch, a division by
     /// zero), or a result that has no [`Value`] form.
     pub fn eval(&self, record: &Record, run: &RunVars<'_>) -> Result<Value, TransformError> {
+        if let Some(n) = &self.native
+            && let Ok(v) = n.eval(record)
+            && let Some(v) = v.into_value()
+        {
+            return Ok(v);
+        }
         let value = self.execute(record, run)?;
         convert::from_cel(value)
     }
@@ -95,6 +124,13 @@ impl Expression {
     /// # Errors
     /// As [`Expression::eval`], or [`TransformError::NotBoolean`].
     pub fn eval_bool(&self, record: &Record, run: &RunVars<'_>) -> Result<bool, TransformError> {
+        if let Some(n) = &self.native
+            && let Ok(native::Nv::Bool(b)) = n.eval(record)
+        {
+            return Ok(b);
+        }
+        // Errors, and what the fast path does not model, take the interpreter: its result and
+        // its messages are the reference.
         match self.execute(record, run)? {
             cel::Value::Bool(b) => Ok(b),
             other => Err(TransformError::NotBoolean {

@@ -122,3 +122,337 @@ fn nested_values_and_results_convert() {
         "overflow is an error, not a wrap"
     );
 }
+
+mod native_path {
+    use dataforge_core::{Record, Value, record};
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    use super::super::native::{Fail, Nv};
+    use super::*;
+
+    /// Expressions of the fast-path subset, over the columns of `arb_row`.
+    const NATIVE: &[&str] = &[
+        r#"financial_status == "paid" && total_price > 100.0"#,
+        "total_price * 1.21",
+        "a",
+        "a + b",
+        "a - b",
+        "a * b",
+        "a / b",
+        "a % b",
+        "-a",
+        "a + 1",
+        "a * 2",
+        "a / 0",
+        "a % 0",
+        "9223372036854775807 + a",
+        "-9223372036854775807 - a",
+        "a * 1.5",
+        "a + 0.5",
+        "a == b",
+        "a != b",
+        "a < b",
+        "a <= b",
+        "a > b",
+        "a >= b",
+        "a == 1",
+        "a == 1.0",
+        "1 == a",
+        "a == \"1\"",
+        "a == null",
+        "null != a",
+        "a == true",
+        "a < 10",
+        "a >= 2.5",
+        "s < \"m\"",
+        "s == t",
+        "s + t",
+        "s + \"!\" == \"ab!\"",
+        "s > t",
+        "!c",
+        "c && d",
+        "c || d",
+        "!c || d",
+        "c && a > b",
+        "a > b || c",
+        "missing > 1",
+        "false && missing",
+        "missing && false",
+        "true || missing",
+        "missing || true",
+        "missing && true",
+        "true && missing",
+        "c ? a : b",
+        "a > 0 ? \"pos\" : \"neg\"",
+        "(a + b) * (a - b) > 0",
+        "row.a",
+        "row[\"a\"] + 1",
+        "row.missing",
+        "has(row.a)",
+        "has(row.missing) || a == 1",
+        "o.x",
+        "o.x + 1",
+        "has(o.x)",
+        "row.o.x",
+        "o[\"x\"] > 0",
+        "o.x.y",
+    ];
+
+    /// Expressions that leave the subset.
+    const INTERPRETED: &[&str] = &[
+        "size(s) > 1",
+        "s.startsWith(\"a\")",
+        "a in [1, 2]",
+        "run.id",
+        "1u + 2u",
+        "[a, b]",
+        "{\"k\": a}",
+        "int(a) > 1",
+        "row[s]",
+    ];
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let ts = chrono::DateTime::parse_from_rfc3339("2026-03-04T05:06:07+02:00").expect("ts");
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            prop_oneof![
+                Just(i64::MAX),
+                Just(i64::MIN),
+                Just(-1i64),
+                Just(0i64),
+                Just(1i64),
+                Just(2i64),
+                -5i64..200,
+                any::<i64>(),
+            ]
+            .prop_map(Value::Int),
+            prop_oneof![
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(-0.0f64),
+                Just(0.0f64),
+                Just(1.0f64),
+                Just(2.5f64),
+                Just(2.0f64),
+                Just(9.223_372_036_854_776e18),
+                -10.0f64..300.0,
+                any::<f64>(),
+            ]
+            .prop_map(Value::Float),
+            (-100_000i64..100_000, 0u32..4).prop_map(|(n, s)| Value::Decimal(Decimal::new(n, s))),
+            prop_oneof![
+                Just("paid"),
+                Just("a"),
+                Just("ab"),
+                Just("m"),
+                Just("Zoë"),
+                Just(""),
+                Just("1")
+            ]
+            .prop_map(Value::from),
+            Just(Value::Timestamp(ts)),
+            Just(Value::Date(ts.date_naive())),
+            Just(Value::Array(vec![Value::Int(1)])),
+            Just(Value::Object(record! {"x" => 1, "y" => "z"})),
+            Just(Value::Object(record! {"x" => 2.5})),
+            Just(Value::Object(record! {"y" => Value::Null})),
+        ]
+    }
+
+    /// A row over the columns the expressions use, each possibly absent.
+    fn arb_row() -> impl Strategy<Value = Record> {
+        let names = [
+            "a",
+            "b",
+            "c",
+            "d",
+            "s",
+            "t",
+            "o",
+            "financial_status",
+            "total_price",
+        ];
+        proptest::collection::vec(proptest::option::weighted(0.85, arb_value()), names.len())
+            .prop_map(move |values| {
+                let mut r = Record::new();
+                for (name, v) in names.iter().zip(values) {
+                    if let Some(v) = v {
+                        r.push_unchecked(*name, v);
+                    }
+                }
+                r
+            })
+    }
+
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || x == y,
+            // The interpreter adds a map to a list in its hash order: compare as multisets.
+            (Value::Array(x), Value::Array(y)) => {
+                let sorted = |v: &[Value]| {
+                    let mut d: Vec<String> = v.iter().map(|e| format!("{e:?}")).collect();
+                    d.sort();
+                    d
+                };
+                sorted(x) == sorted(y)
+            }
+            _ => a == b,
+        }
+    }
+
+    fn compiled() -> Vec<Expression> {
+        NATIVE
+            .iter()
+            .map(|s| Expression::compile(s).expect("compiles"))
+            .collect()
+    }
+
+    #[test]
+    fn the_benchmark_expressions_take_the_native_path() {
+        let ctx = ctx();
+        let run = RunVars::new(&ctx);
+        let row = record! {"financial_status" => "paid", "total_price" => 120.5};
+        for src in [
+            r#"financial_status == "paid" && total_price > 100.0"#,
+            "total_price * 1.21",
+        ] {
+            let e = Expression::compile(src).expect("compiles");
+            assert!(e.is_native(), "{src}");
+            let native = e.eval_native(&row).expect("native");
+            assert!(native.is_ok(), "{src}: {native:?}");
+            assert!(e.eval(&row, &run).is_ok());
+        }
+        for src in NATIVE {
+            assert!(
+                Expression::compile(src).expect("compiles").is_native(),
+                "{src}"
+            );
+        }
+        for src in INTERPRETED {
+            assert!(
+                !Expression::compile(src).expect("compiles").is_native(),
+                "{src}"
+            );
+        }
+    }
+
+    #[test]
+    fn edge_cases_agree_with_the_interpreter() {
+        let ctx = ctx();
+        let run = RunVars::new(&ctx);
+        let cases: &[(&str, Record, Option<Value>)] = &[
+            ("a + 1", record! {"a" => i64::MAX}, None),
+            ("a / b", record! {"a" => 1, "b" => 0}, None),
+            ("a / b", record! {"a" => i64::MIN, "b" => -1}, None),
+            ("a % b", record! {"a" => 1, "b" => 0}, None),
+            ("-a", record! {"a" => i64::MIN}, None),
+            ("a * 1.5", record! {"a" => 2}, None),
+            ("a == 1.0", record! {"a" => 1}, Some(Value::Bool(true))),
+            ("a == \"1\"", record! {"a" => 1}, Some(Value::Bool(false))),
+            (
+                "a == null",
+                record! {"a" => Value::Null},
+                Some(Value::Bool(true)),
+            ),
+            ("a < 1", record! {"a" => Value::Null}, None),
+            ("a < 1", record! {"a" => "0"}, None),
+            ("a < 1.0", record! {"a" => f64::NAN}, None),
+            (
+                "a == a",
+                record! {"a" => f64::NAN},
+                Some(Value::Bool(false)),
+            ),
+            ("false && missing", record! {}, Some(Value::Bool(false))),
+            ("missing && false", record! {}, Some(Value::Bool(false))),
+            ("true || missing", record! {}, Some(Value::Bool(true))),
+            ("missing || true", record! {}, Some(Value::Bool(true))),
+            ("true && missing", record! {}, None),
+            (
+                "s < t",
+                record! {"s" => "B", "t" => "a"},
+                Some(Value::Bool(true)),
+            ),
+            (
+                "a",
+                record! {"a" => Decimal::new(1250, 2)},
+                Some(Value::Float(12.5)),
+            ),
+            ("has(row.a)", record! {"b" => 1}, Some(Value::Bool(false))),
+            ("row.a", record! {"b" => 1}, None),
+            (
+                "o.x",
+                record! {"o" => record! {"x" => 3}},
+                Some(Value::Int(3)),
+            ),
+            (
+                "o.x",
+                record! {"o.x" => 4, "o" => record! {"x" => 3}},
+                Some(Value::Int(4)),
+            ),
+        ];
+        for (src, row, want) in cases {
+            let e = Expression::compile(src).expect("compiles");
+            assert!(e.is_native(), "{src}");
+            let native = e.eval_native(row).expect("native");
+            let cel = e.execute(row, &run).and_then(convert::from_cel);
+            match want {
+                Some(v) => {
+                    let got = native.clone().ok().and_then(Nv::into_value);
+                    assert!(
+                        got.as_ref().is_some_and(|g| same(g, v)),
+                        "{src}: {native:?}"
+                    );
+                    assert!(cel.as_ref().is_ok_and(|c| same(c, v)), "{src}: {cel:?}");
+                }
+                None => {
+                    assert_eq!(native, Err(Fail::Error), "{src}");
+                    assert!(cel.is_err(), "{src}: {cel:?}");
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn native_and_interpreter_agree(row in arb_row()) {
+            let ctx = ctx();
+            let run = RunVars::new(&ctx);
+            for e in compiled() {
+                let src = e.source().to_owned();
+                let cel = e.execute(&row, &run).and_then(convert::from_cel);
+                match e.eval_native(&row).expect("native") {
+                    Ok(v) => {
+                        if let Some(v) = v.into_value() {
+                            let c = cel.as_ref();
+                            prop_assert!(c.is_ok_and(|c| same(c, &v)), "{}: native {:?}, cel {:?}, row {:?}", src, v, c, row);
+                        }
+                    }
+                    Err(Fail::Error) => {
+                        prop_assert!(cel.is_err(), "{}: native error, cel {:?}, row {:?}", src, cel, row);
+                    }
+                    Err(Fail::Unsupported) => {}
+                }
+                // What callers see is always the interpreter's answer.
+                let got = e.eval(&row, &run);
+                match (&got, &cel) {
+                    (Ok(a), Ok(b)) => prop_assert!(same(a, b), "{}: {:?} vs {:?}", src, a, b),
+                    // Same error; the interpreter's own messages may list a map's entries in
+                    // any order, so only a missing column is compared in full.
+                    (Err(a @ TransformError::MissingColumn { .. }), Err(b)) => prop_assert_eq!(a, b),
+                    (Err(a), Err(b)) => prop_assert_eq!(std::mem::discriminant(a), std::mem::discriminant(b)),
+                    _ => prop_assert!(false, "{}: {:?} vs {:?}", src, got, cel),
+                }
+                let got = e.eval_bool(&row, &run);
+                let want = e.execute(&row, &run);
+                match (&got, &want) {
+                    (Ok(a), Ok(cel::Value::Bool(b))) => prop_assert_eq!(a, b),
+                    (Err(_), Err(_)) | (Err(TransformError::NotBoolean { .. }), Ok(_)) => {}
+                    _ => prop_assert!(false, "{}: {:?} vs {:?}", src, got, want),
+                }
+            }
+        }
+    }
+}

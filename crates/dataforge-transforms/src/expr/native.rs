@@ -1,0 +1,461 @@
+//! The native fast path: simple expressions evaluated straight on the row, without the CEL
+//! interpreter.
+//!
+//! When an expression is compiled, its CEL syntax tree is walked; if it only uses the subset
+//! below, a small tree of [`Node`]s is built and evaluated per row on the row's [`Value`]s in
+//! place. The subset:
+//!
+//! - names: columns (`total_price`), qualified names into object columns (`customer.id`),
+//!   `row.x`, `row["x"]` (a string literal key), `has(row.x)`, `has(customer.id)`;
+//! - literals: `int`, `double`, `string`, `bool`, `null`;
+//! - `==` `!=` `<` `<=` `>` `>=`, `&&` `||` `!`, `+` `-` `*` `/` `%`, unary `-`, `c ? a : b`,
+//!   parentheses.
+//!
+//! Everything else (function and method calls, `in`, lists, maps, `uint` and bytes literals,
+//! `run.*`, names that are also CEL type names) keeps the whole expression on the interpreter.
+//!
+//! The evaluator follows the `cel` crate's semantics exactly, and says so only where it is sure:
+//! it returns a value, [`Fail::Error`] (CEL fails too), or [`Fail::Unsupported`] (a value it
+//! does not model, such as a timestamp, a date, a list, or an object used as a whole). On
+//! either failure the caller evaluates the row with the interpreter, so a row's result, and its
+//! error message, are always CEL's: the fast path only skips the interpreter when it knows the
+//! answer. The rules it follows:
+//!
+//! - `int` and `double` compare by value (`1 == 1.0`, `2 > 1.5`); NaN does not compare (an error
+//!   for `<`, false for `==`);
+//! - `==` and `!=` between different types are false/true, never an error (`null == 0` is false);
+//! - `<` and friends on mismatched types are errors (`"a" < 1`, `null < 1`);
+//! - arithmetic needs both sides of one type (`int * double` is an error); integer overflow and
+//!   division or remainder by zero are errors; `string + string` concatenates;
+//! - `&&` and `||` short-circuit from the left and absorb errors: `false && error` and
+//!   `error && false` are false, `true || error` and `error || true` are true;
+//! - a missing column, or a missing key in `row.x`, is an error (`has(row.x)` tests for it).
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use cel::IdedExpr;
+use cel::common::ast::{Expr, LiteralValue, operators};
+use compact_str::CompactString;
+use dataforge_core::{Record, Value};
+use rust_decimal::prelude::ToPrimitive;
+
+/// Why the fast path gave no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fail {
+    /// CEL fails on this row too.
+    Error,
+    /// A value or operation the fast path does not model: only the interpreter knows.
+    Unsupported,
+}
+
+/// A value during native evaluation: strings and objects borrow from the row or the tree.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Nv<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Str(Cow<'a, str>),
+    /// The row (`row`) or an object column: only fields can be read from it.
+    Map(&'a Record),
+}
+
+type Res<'a> = Result<Nv<'a>, Fail>;
+
+impl Nv<'_> {
+    /// The result as a column value; `None` for a map (the interpreter builds those).
+    pub(crate) fn into_value(self) -> Option<Value> {
+        Some(match self {
+            Nv::Null => Value::Null,
+            Nv::Bool(b) => Value::Bool(b),
+            Nv::Int(i) => Value::Int(i),
+            Nv::Double(f) => Value::Float(f),
+            Nv::Str(s) => Value::String(CompactString::from(s)),
+            Nv::Map(_) => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+/// Where a (possibly qualified) name is looked up.
+#[derive(Debug)]
+pub(crate) enum Root {
+    /// The whole row (`row`).
+    Row,
+    /// A column of this exact name (`customer.id` may be a column when flattened with `.`).
+    Column(CompactString),
+}
+
+/// A compiled expression of the fast-path subset.
+#[derive(Debug)]
+pub(crate) enum Node {
+    Lit(Lit),
+    /// A name `a.b.c`: the first root found (longest first, as CEL resolves qualified names),
+    /// then the fields after it. `may_be_type`: a missing name may be a CEL type (`int`).
+    Name {
+        roots: Vec<(Root, usize)>,
+        fields: Vec<CompactString>,
+        may_be_type: bool,
+    },
+    Select(Box<Node>, CompactString),
+    Has(Box<Node>, CompactString),
+    Index(Box<Node>, CompactString),
+    Not(Box<Node>),
+    Neg(Box<Node>),
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    Cond(Box<Node>, Box<Node>, Box<Node>),
+    Eq(Box<Node>, Box<Node>),
+    Ne(Box<Node>, Box<Node>),
+    Cmp(CmpOp, Box<Node>, Box<Node>),
+    Arith(ArithOp, Box<Node>, Box<Node>),
+}
+
+/// A literal of the tree.
+#[derive(Debug)]
+pub(crate) enum Lit {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Str(Box<str>),
+}
+
+/// Builds the native tree of `expr`, or `None` when it leaves the subset. `is_type` tells the
+/// names CEL also knows as types.
+pub(crate) fn compile(expr: &IdedExpr, is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
+    let b = |e: &IdedExpr| compile(e, is_type).map(Box::new);
+    Some(match &expr.expr {
+        Expr::Literal(l) => Node::Lit(match l {
+            LiteralValue::Null => Lit::Null,
+            LiteralValue::Boolean(v) => Lit::Bool(*v.inner()),
+            LiteralValue::Int(v) => Lit::Int(*v.inner()),
+            LiteralValue::Double(v) => Lit::Double(*v.inner()),
+            LiteralValue::String(v) => Lit::Str(v.inner().into()),
+            LiteralValue::UInt(_) | LiteralValue::Bytes(_) => return None,
+        }),
+        Expr::Ident(_) => name(&segments(expr)?, is_type)?,
+        Expr::Select(s) if s.test => {
+            let operand = match segments(&s.operand) {
+                Some(segs) => name(&segs, is_type)?,
+                None => compile(&s.operand, is_type)?,
+            };
+            Node::Has(Box::new(operand), s.field.as_str().into())
+        }
+        Expr::Select(s) => match segments(expr) {
+            Some(segs) => name(&segs, is_type)?,
+            None => Node::Select(b(&s.operand)?, s.field.as_str().into()),
+        },
+        Expr::Call(c) if c.target.is_none() => {
+            let args = &c.args;
+            match (c.func_name.as_str(), args.len()) {
+                (operators::LOGICAL_AND, 2) => Node::And(b(&args[0])?, b(&args[1])?),
+                (operators::LOGICAL_OR, 2) => Node::Or(b(&args[0])?, b(&args[1])?),
+                (operators::LOGICAL_NOT, 1) => Node::Not(b(&args[0])?),
+                (operators::NEGATE, 1) => Node::Neg(b(&args[0])?),
+                (operators::CONDITIONAL, 3) => Node::Cond(b(&args[0])?, b(&args[1])?, b(&args[2])?),
+                (operators::EQUALS, 2) => Node::Eq(b(&args[0])?, b(&args[1])?),
+                (operators::NOT_EQUALS, 2) => Node::Ne(b(&args[0])?, b(&args[1])?),
+                (operators::LESS, 2) => Node::Cmp(CmpOp::Lt, b(&args[0])?, b(&args[1])?),
+                (operators::LESS_EQUALS, 2) => Node::Cmp(CmpOp::Le, b(&args[0])?, b(&args[1])?),
+                (operators::GREATER, 2) => Node::Cmp(CmpOp::Gt, b(&args[0])?, b(&args[1])?),
+                (operators::GREATER_EQUALS, 2) => Node::Cmp(CmpOp::Ge, b(&args[0])?, b(&args[1])?),
+                (operators::ADD, 2) => Node::Arith(ArithOp::Add, b(&args[0])?, b(&args[1])?),
+                (operators::SUBSTRACT, 2) => Node::Arith(ArithOp::Sub, b(&args[0])?, b(&args[1])?),
+                (operators::MULTIPLY, 2) => Node::Arith(ArithOp::Mul, b(&args[0])?, b(&args[1])?),
+                (operators::DIVIDE, 2) => Node::Arith(ArithOp::Div, b(&args[0])?, b(&args[1])?),
+                (operators::MODULO, 2) => Node::Arith(ArithOp::Rem, b(&args[0])?, b(&args[1])?),
+                (operators::INDEX, 2) => match &args[1].expr {
+                    Expr::Literal(LiteralValue::String(key)) => {
+                        Node::Index(b(&args[0])?, key.inner().into())
+                    }
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// The segments of `a.b.c` (an identifier and field selections on it), root first.
+fn segments(expr: &IdedExpr) -> Option<Vec<&str>> {
+    let mut out = Vec::new();
+    let mut e = expr;
+    loop {
+        match &e.expr {
+            Expr::Ident(n) => {
+                out.push(n.as_str());
+                out.reverse();
+                return Some(out);
+            }
+            Expr::Select(s) if !s.test => {
+                out.push(s.field.as_str());
+                e = &s.operand;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// A name node resolving as the expression module's resolver does: `run…` is the run (left to
+/// the interpreter), `row` the row, anything else a column; the longest prefix wins.
+fn name(segs: &[&str], is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
+    let first = *segs.first()?;
+    if first == "run" {
+        return None;
+    }
+    let full = segs.join(".");
+    let mut roots = Vec::with_capacity(segs.len());
+    for len in (1..=segs.len()).rev() {
+        let root = if len == 1 && first == "row" {
+            Root::Row
+        } else {
+            Root::Column(segs[..len].join(".").into())
+        };
+        roots.push((root, len - 1));
+    }
+    Some(Node::Name {
+        roots,
+        fields: segs
+            .iter()
+            .skip(1)
+            .map(|s| CompactString::from(*s))
+            .collect(),
+        may_be_type: is_type(&full),
+    })
+}
+
+/// A row value as a native value.
+#[inline]
+fn read(v: &Value) -> Res<'_> {
+    Ok(match v {
+        Value::Null => Nv::Null,
+        Value::Bool(b) => Nv::Bool(*b),
+        Value::Int(i) => Nv::Int(*i),
+        Value::Float(f) => Nv::Double(*f),
+        // As the interpreter sees them (`convert::to_cel`).
+        Value::Decimal(d) => Nv::Double(d.to_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => Nv::Str(Cow::Borrowed(s.as_str())),
+        Value::Object(r) => Nv::Map(r),
+        Value::Timestamp(_) | Value::Date(_) | Value::Array(_) => return Err(Fail::Unsupported),
+    })
+}
+
+fn select<'a>(v: Nv<'a>, field: &str) -> Res<'a> {
+    match v {
+        Nv::Map(r) => r.get(field).map_or(Err(Fail::Error), read),
+        _ => Err(Fail::Unsupported),
+    }
+}
+
+/// `try_bool`: a boolean, anything else an error.
+#[inline]
+fn truth(v: Res<'_>) -> Result<bool, Fail> {
+    match v {
+        Ok(Nv::Bool(b)) => Ok(b),
+        Ok(Nv::Map(_)) => Err(Fail::Unsupported),
+        Ok(_) => Err(Fail::Error),
+        Err(f) => Err(f),
+    }
+}
+
+/// CEL's `==` on values it models (`Val::equals`).
+fn equals(a: &Nv<'_>, b: &Nv<'_>) -> Result<bool, Fail> {
+    Ok(match (a, b) {
+        (Nv::Map(_), _) | (_, Nv::Map(_)) => return Err(Fail::Unsupported),
+        (Nv::Null, Nv::Null) => true,
+        (Nv::Bool(x), Nv::Bool(y)) => x == y,
+        (Nv::Int(x), Nv::Int(y)) => x == y,
+        (Nv::Double(x), Nv::Double(y)) => x == y,
+        (Nv::Int(x), Nv::Double(y)) | (Nv::Double(y), Nv::Int(x)) => (*x as f64) == *y,
+        (Nv::Str(x), Nv::Str(y)) => x == y,
+        _ => false,
+    })
+}
+
+/// CEL's ordering (`Comparer::compare`): numbers by value, strings by bytes, booleans.
+fn compare(a: &Nv<'_>, b: &Nv<'_>) -> Result<Ordering, Fail> {
+    match (a, b) {
+        (Nv::Map(_), _) | (_, Nv::Map(_)) => Err(Fail::Unsupported),
+        (Nv::Int(x), Nv::Int(y)) => Ok(x.cmp(y)),
+        (Nv::Int(x), Nv::Double(y)) => (*x as f64).partial_cmp(y).ok_or(Fail::Error),
+        (Nv::Double(x), Nv::Int(y)) => x.partial_cmp(&(*y as f64)).ok_or(Fail::Error),
+        (Nv::Double(x), Nv::Double(y)) => x.partial_cmp(y).ok_or(Fail::Error),
+        (Nv::Str(x), Nv::Str(y)) => Ok(x.as_ref().cmp(y.as_ref())),
+        (Nv::Bool(x), Nv::Bool(y)) => Ok(x.cmp(y)),
+        _ => Err(Fail::Error),
+    }
+}
+
+fn arith<'a>(op: ArithOp, a: Nv<'a>, b: Nv<'a>) -> Res<'a> {
+    use ArithOp::{Add, Div, Mul, Rem, Sub};
+    let int = |r: Option<i64>| r.map(Nv::Int).ok_or(Fail::Error);
+    match (op, a, b) {
+        (_, Nv::Map(_), _) | (_, _, Nv::Map(_)) => Err(Fail::Unsupported),
+        (Add, Nv::Int(x), Nv::Int(y)) => int(x.checked_add(y)),
+        (Sub, Nv::Int(x), Nv::Int(y)) => int(x.checked_sub(y)),
+        (Mul, Nv::Int(x), Nv::Int(y)) => int(x.checked_mul(y)),
+        (Div | Rem, Nv::Int(_), Nv::Int(0)) => Err(Fail::Error),
+        (Div, Nv::Int(x), Nv::Int(y)) => int(x.checked_div(y)),
+        (Rem, Nv::Int(x), Nv::Int(y)) => int(x.checked_rem(y)),
+        (Add, Nv::Double(x), Nv::Double(y)) => Ok(Nv::Double(x + y)),
+        (Sub, Nv::Double(x), Nv::Double(y)) => Ok(Nv::Double(x - y)),
+        (Mul, Nv::Double(x), Nv::Double(y)) => Ok(Nv::Double(x * y)),
+        (Div, Nv::Double(x), Nv::Double(y)) => Ok(Nv::Double(x / y)),
+        (Add, Nv::Str(x), Nv::Str(y)) => {
+            let mut s = String::with_capacity(x.len() + y.len());
+            s.push_str(&x);
+            s.push_str(&y);
+            Ok(Nv::Str(Cow::Owned(s)))
+        }
+        _ => Err(Fail::Error),
+    }
+}
+
+impl Node {
+    /// Evaluates on `row`.
+    pub(crate) fn eval<'a>(&'a self, row: &'a Record) -> Res<'a> {
+        match self {
+            Node::Lit(l) => Ok(match l {
+                Lit::Null => Nv::Null,
+                Lit::Bool(b) => Nv::Bool(*b),
+                Lit::Int(i) => Nv::Int(*i),
+                Lit::Double(f) => Nv::Double(*f),
+                Lit::Str(s) => Nv::Str(Cow::Borrowed(s)),
+            }),
+            Node::Name {
+                roots,
+                fields,
+                may_be_type,
+                ..
+            } => {
+                for (root, from) in roots {
+                    let mut v = match root {
+                        Root::Row => Nv::Map(row),
+                        Root::Column(c) => match row.get(c) {
+                            Some(v) => read(v)?,
+                            None => continue,
+                        },
+                    };
+                    for f in &fields[*from..] {
+                        v = select(v, f)?;
+                    }
+                    return Ok(v);
+                }
+                Err(if *may_be_type {
+                    Fail::Unsupported
+                } else {
+                    Fail::Error
+                })
+            }
+            Node::Select(operand, field) => select(operand.eval(row)?, field),
+            Node::Has(operand, field) => match operand.eval(row)? {
+                Nv::Map(r) => Ok(Nv::Bool(r.contains_key(field))),
+                _ => Err(Fail::Unsupported),
+            },
+            Node::Index(operand, key) => match operand.eval(row)? {
+                Nv::Map(r) => r.get(key).map_or(Err(Fail::Error), read),
+                _ => Err(Fail::Unsupported),
+            },
+            Node::Not(a) => truth(a.eval(row)).map(|b| Nv::Bool(!b)),
+            Node::Neg(a) => match a.eval(row)? {
+                Nv::Int(i) => i.checked_neg().map(Nv::Int).ok_or(Fail::Error),
+                Nv::Double(f) => Ok(Nv::Double(-f)),
+                Nv::Map(_) => Err(Fail::Unsupported),
+                _ => Err(Fail::Error),
+            },
+            Node::And(a, b) => {
+                let left = truth(a.eval(row));
+                if left == Ok(false) {
+                    return Ok(Nv::Bool(false));
+                }
+                let right = b.eval(row);
+                if left == Err(Fail::Unsupported) {
+                    // The left side may be false, where CEL stops: only a false right side
+                    // decides.
+                    return match right {
+                        Ok(Nv::Bool(false)) => Ok(Nv::Bool(false)),
+                        _ => Err(Fail::Unsupported),
+                    };
+                }
+                // The left side is true or an error; the right side's own failure wins.
+                match (left, right?) {
+                    (Ok(true), Nv::Bool(r)) => Ok(Nv::Bool(r)),
+                    (_, Nv::Bool(false)) => Ok(Nv::Bool(false)),
+                    (_, Nv::Map(_)) => Err(Fail::Unsupported),
+                    _ => Err(Fail::Error),
+                }
+            }
+            Node::Or(a, b) => {
+                let left = truth(a.eval(row));
+                if left == Ok(true) {
+                    return Ok(Nv::Bool(true));
+                }
+                let right = b.eval(row);
+                if left == Err(Fail::Unsupported) {
+                    return match right {
+                        Ok(Nv::Bool(true)) => Ok(Nv::Bool(true)),
+                        _ => Err(Fail::Unsupported),
+                    };
+                }
+                match (left, right?) {
+                    (Ok(false), Nv::Bool(r)) => Ok(Nv::Bool(r)),
+                    (_, Nv::Bool(true)) => Ok(Nv::Bool(true)),
+                    (_, Nv::Map(_)) => Err(Fail::Unsupported),
+                    _ => Err(Fail::Error),
+                }
+            }
+            Node::Cond(c, a, b) => {
+                if truth(c.eval(row))? {
+                    a.eval(row)
+                } else {
+                    b.eval(row)
+                }
+            }
+            Node::Eq(a, b) => {
+                let l = a.eval(row)?;
+                let r = b.eval(row)?;
+                equals(&l, &r).map(Nv::Bool)
+            }
+            Node::Ne(a, b) => {
+                let l = a.eval(row)?;
+                let r = b.eval(row)?;
+                equals(&l, &r).map(|e| Nv::Bool(!e))
+            }
+            Node::Cmp(op, a, b) => {
+                let l = a.eval(row)?;
+                let r = b.eval(row)?;
+                let o = compare(&l, &r)?;
+                Ok(Nv::Bool(match op {
+                    CmpOp::Lt => o == Ordering::Less,
+                    CmpOp::Le => o != Ordering::Greater,
+                    CmpOp::Gt => o == Ordering::Greater,
+                    CmpOp::Ge => o != Ordering::Less,
+                }))
+            }
+            Node::Arith(op, a, b) => {
+                let l = a.eval(row)?;
+                let r = b.eval(row)?;
+                arith(*op, l, r)
+            }
+        }
+    }
+}
