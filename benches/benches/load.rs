@@ -120,7 +120,9 @@ fn main() {
     let bin = dataforge_binary();
     let dir = tempfile::tempdir().expect("tempdir");
     psql(&url, "CREATE SCHEMA IF NOT EXISTS dataforge_bench");
-    println!("end-to-end load: file (JSONL) -> flatten, cast -> postgres replace, vs psql \\copy (CSV)");
+    println!(
+        "end-to-end load: file (JSONL) -> flatten, cast -> postgres replace, vs psql \\copy (CSV)"
+    );
     let mut peaks = Vec::new();
     for n in sizes {
         let jsonl = dir.path().join(format!("orders_{n}.jsonl"));
