@@ -27,7 +27,7 @@ impl Transform for Uppercase {
         'rows: for mut record in batch {
             for column in &self.columns {
                 match record.get_mut(column) {
-                    Some(Value::String(s)) => *s = s.to_uppercase().into(),
+                    Some(Value::String(s)) => *s = s.to_uppercase(),
                     Some(Value::Null) | None => {}
                     Some(other) => {
                         let reason =

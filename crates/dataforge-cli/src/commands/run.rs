@@ -73,11 +73,11 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
         failed |= !report.is_success();
         reports.push(report);
     }
-    if let Some(path) = &args.report {
-        if let Err(e) = write_report(path, &reports) {
-            eprintln!("cannot write the report {}: {e}", path.display());
-            return EXIT_RUN_FAILED;
-        }
+    if let Some(path) = &args.report
+        && let Err(e) = write_report(path, &reports)
+    {
+        eprintln!("cannot write the report {}: {e}", path.display());
+        return EXIT_RUN_FAILED;
     }
     if failed { EXIT_RUN_FAILED } else { EXIT_OK }
 }
