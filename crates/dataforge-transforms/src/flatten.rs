@@ -92,25 +92,25 @@ impl Flatten {
             .is_none_or(|c| c.iter().any(|k| k == key))
     }
 
-    fn join(&self, prefix: &str, key: &str) -> CompactString {
-        let mut name =
-            CompactString::with_capacity(prefix.len() + self.separator.len() + key.len());
-        name.push_str(prefix);
-        name.push_str(&self.separator);
-        name.push_str(key);
-        name
+    /// `prefix` + separator + `key`, built in `buf` and copied once into the name (inline, with
+    /// no allocation, up to 24 bytes).
+    fn join(&self, prefix: &str, key: &str, buf: &mut String) -> CompactString {
+        buf.clear();
+        buf.push_str(prefix);
+        buf.push_str(&self.separator);
+        buf.push_str(key);
+        CompactString::from(buf.as_str())
     }
 
     /// Pass 1, on the borrowed row: the names of the leaves of `obj`, in order.
-    fn names(&self, prefix: &str, obj: &Record, depth: usize, out: &mut Vec<CompactString>) {
+    fn names(&self, prefix: &str, obj: &Record, depth: usize, s: &mut Scratch) {
         for (k, v) in obj.iter() {
-            let name = self.join(prefix, k);
-            if depth < self.max_depth && opens(v) {
-                if let Value::Object(inner) = v {
-                    self.names(&name, inner, depth + 1, out);
+            let name = self.join(prefix, k, &mut s.buf);
+            match v {
+                Value::Object(inner) if depth < self.max_depth && !inner.is_empty() => {
+                    self.names(&name, inner, depth + 1, s);
                 }
-            } else {
-                out.push(name);
+                _ => s.names.push(name),
             }
         }
     }
@@ -137,56 +137,92 @@ impl Flatten {
         }
     }
 
-    fn flatten_row(
-        &self,
-        r: &mut Record,
-        names: &mut Vec<CompactString>,
-    ) -> Result<(), TransformError> {
-        if !r.iter().any(|(k, v)| opens(v) && self.selected(k)) {
+    fn flattens(&self, k: &str, v: &Value) -> bool {
+        opens(v) && self.selected(k)
+    }
+
+    fn flatten_row(&self, r: &mut Record, s: &mut Scratch) -> Result<(), TransformError> {
+        let Some(first) = r.iter().position(|(k, v)| self.flattens(k, v)) else {
             return Ok(());
-        }
-        names.clear();
-        let mut kept = 0;
+        };
+        s.names.clear();
+        // A 64-bit signature of the kept names: a flattened name is compared with the row's
+        // columns only when its bit is set.
+        let mut kept: u64 = 0;
         for (k, v) in r.iter() {
             match v {
-                Value::Object(inner) if !inner.is_empty() && self.selected(k) => {
-                    self.names(k, inner, 1, names);
-                }
-                _ => kept += 1,
+                Value::Object(inner) if self.flattens(k, v) => self.names(k, inner, 1, s),
+                _ => kept |= signature(k),
             }
         }
         // A flattened name must not repeat a kept column or another flattened name.
-        for (i, name) in names.iter().enumerate() {
-            let clash = names[..i].contains(name)
-                || r.iter()
-                    .any(|(k, v)| k == name && !(opens(v) && self.selected(k)));
-            if clash {
-                return Err(TransformError::ColumnExists {
-                    column: name.to_string(),
-                });
+        let mut seen: u64 = 0;
+        for (i, name) in s.names.iter().enumerate() {
+            let bit = signature(name);
+            if (kept | seen) & bit != 0 {
+                let clash = s.names[..i].contains(name)
+                    || r.iter().any(|(k, v)| k == name && !self.flattens(k, v));
+                if clash {
+                    return Err(TransformError::ColumnExists {
+                        column: name.to_string(),
+                    });
+                }
             }
+            seen |= bit;
         }
-        let old = std::mem::take(r);
-        let mut out = Record::with_capacity(kept + names.len());
-        let mut drain = names.drain(..);
-        for (k, v) in old {
+        // In place: the columns from the first flattened one on leave the row, then come back
+        // with the objects replaced by their leaves. The row keeps its allocation (and its
+        // spare room, often enough for the new columns).
+        s.tail.clear();
+        let mut i = 0;
+        r.retain(|k, v| {
+            let keep = i < first;
+            i += 1;
+            if !keep {
+                s.tail.push((CompactString::from(k), std::mem::take(v)));
+            }
+            keep
+        });
+        let mut names = s.names.drain(..);
+        for (k, v) in s.tail.drain(..) {
             match v {
                 Value::Object(inner) if !inner.is_empty() && self.selected(&k) => {
-                    self.move_leaves(inner, 1, &mut drain, &mut out);
+                    self.move_leaves(inner, 1, &mut names, r);
                 }
-                v => out.push_unchecked(k, v),
+                v => r.push_unchecked(k, v),
             }
         }
-        *r = out;
         Ok(())
     }
 }
 
+/// One bit per name, from its length and a few bytes.
+fn signature(name: &str) -> u64 {
+    let b = name.as_bytes();
+    let h = match b.len() {
+        0 => 0,
+        n => n
+            .wrapping_mul(31)
+            .wrapping_add(usize::from(b[0]).wrapping_mul(7))
+            .wrapping_add(usize::from(b[n - 1]).wrapping_mul(13))
+            .wrapping_add(usize::from(b[n / 2])),
+    };
+    1 << (h & 63)
+}
+
+/// Buffers reused across the rows of a batch.
+#[derive(Default)]
+struct Scratch {
+    names: Vec<CompactString>,
+    tail: Vec<(CompactString, Value)>,
+    buf: String,
+}
+
 impl Transform for Flatten {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
-        let mut names = Vec::new();
+        let mut scratch = Scratch::default();
         Ok(for_each_row(batch, rows, |r| {
-            self.flatten_row(r, &mut names).map(|()| true)
+            self.flatten_row(r, &mut scratch).map(|()| true)
         }))
     }
 }

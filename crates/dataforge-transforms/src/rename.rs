@@ -52,7 +52,17 @@ pub struct RenameColumns {
     pairs: Vec<(CompactString, CompactString)>,
     /// Some new name is also an old name (a swap or a chain): rename in one pass over a copy.
     simultaneous: bool,
+    /// Per pair: its new name is another pair's old name (so it is free once renamed).
+    renamed_away: Vec<bool>,
+    /// Bit `n` set: some old or new name is `n` bytes long (63: 63 or more). A column of
+    /// another length is skipped without comparing.
+    lengths: u64,
     strict: bool,
+}
+
+/// The bit of a name's length in [`RenameColumns::lengths`].
+fn length_bit(name: &str) -> u64 {
+    1 << name.len().min(63)
 }
 
 impl RenameColumns {
@@ -87,15 +97,66 @@ impl RenameColumns {
         let simultaneous = pairs
             .iter()
             .any(|(_, to)| pairs.iter().any(|(from, _)| from == to));
+        let renamed_away = pairs
+            .iter()
+            .map(|(_, to)| simultaneous && pairs.iter().any(|(f, _)| f == to))
+            .collect();
+        let lengths = pairs
+            .iter()
+            .fold(0, |m, (f, t)| m | length_bit(f) | length_bit(t));
         issues.finish(Self {
             pairs,
             simultaneous,
+            renamed_away,
+            lengths,
             strict: config.strict,
         })
     }
 
     fn rename_row(&self, r: &mut Record) -> Result<(), TransformError> {
+        if self.pairs.len() > 64 {
+            return self.rename_row_slow(r);
+        }
+        // One pass finds the old names present and the new names taken.
+        let (mut present, mut taken) = (0u64, 0u64);
+        for k in r.keys() {
+            if self.lengths & length_bit(k) == 0 {
+                continue;
+            }
+            for (j, (from, to)) in self.pairs.iter().enumerate() {
+                if k == from {
+                    present |= 1 << j;
+                } else if k == to {
+                    taken |= 1 << j;
+                }
+            }
+        }
         // Check everything first: a rejected row leaves unchanged.
+        for (j, (from, to)) in self.pairs.iter().enumerate() {
+            if present & (1 << j) == 0 {
+                if self.strict {
+                    return Err(TransformError::MissingColumn {
+                        column: from.to_string(),
+                    });
+                }
+                continue;
+            }
+            // `to` is taken by a column that stays: renaming would drop its value.
+            if !self.renamed_away[j] && taken & (1 << j) != 0 {
+                return Err(TransformError::ColumnExists {
+                    column: to.to_string(),
+                });
+            }
+        }
+        if present == 0 {
+            return Ok(());
+        }
+        self.apply(r, present);
+        Ok(())
+    }
+
+    /// The general case (more than 64 renames): a scan per name.
+    fn rename_row_slow(&self, r: &mut Record) -> Result<(), TransformError> {
         for (from, to) in &self.pairs {
             let present = r.contains_key(from);
             if !present {
@@ -114,6 +175,13 @@ impl RenameColumns {
                 });
             }
         }
+        self.apply(r, u64::MAX);
+        Ok(())
+    }
+
+    /// Renames, once the row is known to take every rename; `present` has the bit of each
+    /// pair whose old name is in the row (or all bits, when not known).
+    fn apply(&self, r: &mut Record, present: u64) {
         if self.simultaneous {
             let old = std::mem::take(r);
             let mut out = Record::with_capacity(old.len());
@@ -125,11 +193,12 @@ impl RenameColumns {
             }
             *r = out;
         } else {
-            for (from, to) in &self.pairs {
-                r.rename(from, to);
+            for (j, (from, to)) in self.pairs.iter().enumerate() {
+                if j >= 64 || present & (1 << j) != 0 {
+                    r.rename(from, to);
+                }
             }
         }
-        Ok(())
     }
 }
 
@@ -231,6 +300,21 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(rejected[0].record, row);
         assert_eq!(rejected[0].reason, "column `b` already exists");
+    }
+
+    #[test]
+    fn more_than_64_renames_take_the_general_path() {
+        let mapping: serde_json::Map<String, serde_json::Value> = (0..70)
+            .map(|i| (format!("c{i}"), json!(format!("r{i}"))))
+            .collect();
+        let t = build::<RenameColumnsFactory>(json!({"mapping": mapping, "strict": true}))
+            .expect("builds");
+        let row: Record = (0..70).map(|i| (format!("c{i}"), i)).collect();
+        let (out, rejected) = run_one(&t, vec![row, record! {"c1" => 1, "r2" => 2}]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].get("r69"), Some(&Value::Int(69)));
+        assert_eq!(keys(&out[0])[..2], ["r0", "r1"]);
+        assert_eq!(rejected[0].reason, "column `c0` not found");
     }
 
     proptest! {
