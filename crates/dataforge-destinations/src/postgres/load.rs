@@ -540,18 +540,10 @@ impl Destination for PostgresDestination {
         let (buffer, inf) = crate::schema::buffer_for_inference(input).await?;
         let inferred = inf.columns();
         if self.cfg.write_mode == WriteMode::Upsert {
-            for k in &self.primary_key {
-                if !inferred.iter().any(|(n, _)| n == k) {
-                    return Err(PostgresError::MissingKeyColumn {
-                        column: k.clone(),
-                        seen: inferred
-                            .iter()
-                            .map(|(n, _)| n.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    }
-                    .into_component());
-                }
+            if let Some((column, seen)) =
+                crate::schema::missing_key_column(&self.primary_key, &inferred)
+            {
+                return Err(PostgresError::MissingKeyColumn { column, seen }.into_component());
             }
             if inferred.iter().any(|(n, _)| n == ROW_COL) {
                 return Err(PostgresError::ReservedColumn(ROW_COL.into()).into_component());

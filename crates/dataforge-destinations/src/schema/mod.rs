@@ -232,3 +232,16 @@ pub async fn buffer_for_inference(
     }
     Ok((buffer, inf))
 }
+
+/// The first key column absent from `columns`, with the columns seen (for the error), or `None`
+/// when every key column is there.
+pub(crate) fn missing_key_column(
+    keys: &[String],
+    columns: &[(CompactString, ColumnType)],
+) -> Option<(String, String)> {
+    let missing = keys
+        .iter()
+        .find(|k| !columns.iter().any(|(n, _)| n == k.as_str()))?;
+    let seen: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+    Some((missing.clone(), seen.join(", ")))
+}

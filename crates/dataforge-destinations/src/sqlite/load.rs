@@ -415,18 +415,10 @@ impl Destination for SqliteDestination {
         let inferred = inf.columns();
         let target = format!("{}:{}", self.cfg.path.display(), self.cfg.table);
         if self.cfg.write_mode == WriteMode::Upsert {
-            for k in &self.primary_key {
-                if !inferred.iter().any(|(n, _)| n == k) {
-                    return Err(SqliteError::MissingKeyColumn {
-                        column: k.clone(),
-                        seen: inferred
-                            .iter()
-                            .map(|(n, _)| n.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    }
-                    .into_component());
-                }
+            if let Some((column, seen)) =
+                crate::schema::missing_key_column(&self.primary_key, &inferred)
+            {
+                return Err(SqliteError::MissingKeyColumn { column, seen }.into_component());
             }
         }
         let path: PathBuf = self.cfg.path.clone();
