@@ -414,12 +414,11 @@ impl Destination for SqliteDestination {
         let (buffer, inf) = crate::schema::buffer_for_inference(input).await?;
         let inferred = inf.columns();
         let target = format!("{}:{}", self.cfg.path.display(), self.cfg.table);
-        if self.cfg.write_mode == WriteMode::Upsert {
-            if let Some((column, seen)) =
+        if self.cfg.write_mode == WriteMode::Upsert
+            && let Some((column, seen)) =
                 crate::schema::missing_key_column(&self.primary_key, &inferred)
-            {
-                return Err(SqliteError::MissingKeyColumn { column, seen }.into_component());
-            }
+        {
+            return Err(SqliteError::MissingKeyColumn { column, seen }.into_component());
         }
         let path: PathBuf = self.cfg.path.clone();
         let display = path.display().to_string();
