@@ -349,3 +349,30 @@ fn json_logs_are_one_object_per_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_connection_password_never_reaches_logs_or_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "in.jsonl", "{\"id\":1}\n");
+    write(
+        dir.path(),
+        "p.json",
+        r#"{"dag_id": "secret", "source": {"type": "file", "path": "in.jsonl"},
+            "destination": {"type": "postgres", "conn_id": "warehouse", "table": "t"}}"#,
+    );
+    // Nothing listens on port 1: the connection fails, and everything about it is printed.
+    let out = Command::new(env!("CARGO_BIN_EXE_dataforge"))
+        .args(["-vv", "run", "p.json"])
+        .current_dir(dir.path())
+        .env("DATAFORGE_HOME", dir.path().join(".dataforge"))
+        .env(
+            "DATAFORGE_CONN_WAREHOUSE",
+            "postgres://loader:Sup3r-S3cret@127.0.0.1:1/warehouse?sslmode=disable",
+        )
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!all.contains("Sup3r-S3cret"), "the password leaked:\n{all}");
+    assert!(all.contains("destination `postgres` failed"), "{all}");
+}
