@@ -1,10 +1,10 @@
-//! `deduplicate`: drops rows whose key was already seen in the run.
+//! `deduplicate`: keeps one row per key across the run, the first or the last.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, RowContext, Transform, TransformFactory, Value,
+    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory, Value,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -18,14 +18,18 @@ use crate::state::{PerRun, encode_key};
 /// {"type": "deduplicate", "keys": ["id"], "keep": "first"}
 /// ```
 ///
-/// The first row of each key is kept and its repeats are dropped, across the whole run (not
-/// just a batch); a missing key column counts as null. Values are compared by type and value
-/// (`1`, `1.0` and `"1"` are different keys; timestamps compare as instants). The keys seen are
-/// kept in memory for the run. The transform keeps state across batches, so its chain runs one
-/// batch at a time.
+/// One row per key is kept, across the whole run (not just a batch); a missing key column counts
+/// as null. Values are compared by type and value (`1`, `1.0` and `"1"` are different keys;
+/// timestamps compare as instants). The transform keeps state across batches, so its chain runs
+/// one batch at a time.
 ///
-/// `keep: "last"` needs to hold rows back until the end of the stream, which the transform
-/// interface of dataforge-core cannot signal yet: it is refused at build time.
+/// - `keep: "first"` (default): the first row of each key passes at once and its repeats are
+///   dropped. The keys seen are kept in memory for the run.
+/// - `keep: "last"`: every row is held back until the end of the stream, where the last row of
+///   each key is released, in the order the keys were **first** seen (a key first seen in row 3
+///   and last in row 900 comes out where row 3 was, with row 900's values). The released rows go
+///   through the transforms after this one as usual. One row per distinct key is kept in memory
+///   for the run.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeduplicateConfig {
@@ -43,7 +47,7 @@ pub enum Keep {
     /// The first one seen.
     #[default]
     First,
-    /// The last one seen (not available yet, see above).
+    /// The last one seen, released at the end of the stream.
     Last,
 }
 
@@ -59,16 +63,11 @@ impl TransformFactory for DeduplicateFactory {
     fn build(config: Self::Config) -> Result<impl Transform, ConfigErrors> {
         let mut issues = Issues::default();
         issues.columns("keys", &config.keys);
-        if config.keep == Keep::Last {
-            issues.push(
-                "keep",
-                "`last` is not supported yet: it needs an end-of-stream hook in dataforge-core's \
-                 Transform trait; use `first`",
-            );
-        }
         issues.finish(Deduplicate {
             keys: config.keys.iter().map(CompactString::from).collect(),
+            keep: config.keep,
             seen: PerRun::default(),
+            last: PerRun::default(),
         })
     }
 }
@@ -79,7 +78,27 @@ dataforge_core::register_transform!(DeduplicateFactory);
 #[derive(Debug)]
 pub struct Deduplicate {
     keys: Vec<CompactString>,
+    keep: Keep,
+    /// `keep: first`: the keys seen.
     seen: PerRun<HashSet<Box<[u8]>>>,
+    /// `keep: last`: the rows held back.
+    last: PerRun<LastRows>,
+}
+
+/// The latest row of each key, in the order keys were first seen.
+#[derive(Debug, Default)]
+struct LastRows {
+    index: HashMap<Box<[u8]>, usize>,
+    rows: Vec<Record>,
+}
+
+impl Deduplicate {
+    fn key(&self, r: &Record, buf: &mut Vec<u8>) {
+        buf.clear();
+        for k in &self.keys {
+            encode_key(r.get(k).unwrap_or(&Value::Null), buf);
+        }
+    }
 }
 
 impl Transform for Deduplicate {
@@ -89,21 +108,39 @@ impl Transform for Deduplicate {
         rows: &mut RowContext<'_>,
     ) -> Result<Batch, ComponentError> {
         let mut buf = Vec::with_capacity(64);
-        self.seen.with(rows.run(), |seen| {
-            batch.retain(|r| {
-                buf.clear();
-                for k in &self.keys {
-                    encode_key(r.get(k).unwrap_or(&Value::Null), &mut buf);
+        match self.keep {
+            Keep::First => self.seen.with(rows.run(), |seen| {
+                batch.retain(|r| {
+                    self.key(r, &mut buf);
+                    if seen.contains(buf.as_slice()) {
+                        false
+                    } else {
+                        seen.insert(buf.as_slice().into());
+                        true
+                    }
+                });
+            }),
+            Keep::Last => self.last.with(rows.run(), |held| {
+                for r in batch.drain(..) {
+                    self.key(&r, &mut buf);
+                    match held.index.get(buf.as_slice()) {
+                        Some(&i) => held.rows[i] = r,
+                        None => {
+                            held.index.insert(buf.as_slice().into(), held.rows.len());
+                            held.rows.push(r);
+                        }
+                    }
                 }
-                if seen.contains(buf.as_slice()) {
-                    false
-                } else {
-                    seen.insert(buf.as_slice().into());
-                    true
-                }
-            });
-        });
+            }),
+        }
         Ok(batch)
+    }
+
+    fn finish(&self, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        match self.keep {
+            Keep::First => Ok(Vec::new()),
+            Keep::Last => Ok(self.last.with(rows.run(), |held| std::mem::take(held).rows)),
+        }
     }
 
     fn is_ordered(&self) -> bool {
@@ -130,7 +167,7 @@ mod tests {
     fn rejects_unknown_field() {
         let e = build_err::<DeduplicateFactory>(json!({"keys": ["id"], "key": "id"}));
         assert!(e.to_string().contains("unknown field `key`"), "{e}");
-        let e = build_err::<DeduplicateFactory>(json!({"keys": ["id"], "keep": "last"}));
+        let e = build_err::<DeduplicateFactory>(json!({"keys": ["id"], "keep": "latest"}));
         assert_eq!(e.issues()[0].path, "keep");
         let e = build_err::<DeduplicateFactory>(json!({"keys": []}));
         assert_eq!(e.issues()[0].path, "keys");
@@ -180,5 +217,45 @@ mod tests {
         let (out4, _) = run_with(&t, vec![record! {"id" => 1, "ü" => "a", "n" => 9}], &other);
         assert_eq!(n(&out3), [8]);
         assert_eq!(n(&out4), [9]);
+    }
+
+    #[test]
+    fn keep_last_holds_rows_until_finish_in_first_seen_order() {
+        let t =
+            build::<DeduplicateFactory>(json!({"keys": ["id"], "keep": "last"})).expect("builds");
+        assert!(t.is_ordered());
+        let ctx = ctx();
+        let (out1, _) = run_with(
+            &t,
+            vec![
+                record! {"id" => 2, "n" => 1},
+                record! {"id" => 1, "n" => 2},
+                record! {"id" => 2, "n" => 3},
+            ],
+            &ctx,
+        );
+        let (out2, _) = run_with(
+            &t,
+            vec![record! {"id" => 3, "n" => 4}, record! {"id" => 1, "n" => 5}],
+            &ctx,
+        );
+        assert!(out1.is_empty() && out2.is_empty(), "rows are held back");
+        let mut rows = RowContext::new(&ctx);
+        let released = t.finish(&mut rows).expect("finish");
+        assert_eq!(
+            released,
+            vec![
+                record! {"id" => 2, "n" => 3},
+                record! {"id" => 1, "n" => 5},
+                record! {"id" => 3, "n" => 4},
+            ]
+        );
+        assert!(
+            t.finish(&mut rows).expect("finish").is_empty(),
+            "released once"
+        );
+        // keep: first holds nothing back.
+        let t = build::<DeduplicateFactory>(json!({"keys": ["id"]})).expect("builds");
+        assert!(t.finish(&mut rows).expect("finish").is_empty());
     }
 }
