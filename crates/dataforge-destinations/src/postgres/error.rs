@@ -17,7 +17,7 @@ pub enum PostgresError {
         source: ConnectionError,
     },
     /// The server could not be reached or refused the login.
-    #[error("postgres destination: cannot connect")]
+    #[error("postgres destination")]
     Connect(#[source] PgConnectError),
     /// A statement failed.
     #[error("postgres destination: {action} on {table} failed")]
