@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::config::{Issues, OrderedMap};
 use crate::error::TransformError;
+use crate::names::NameSet;
 use crate::rows::for_each_row;
 
 /// Config of `cast`: column → type.
@@ -160,10 +161,15 @@ struct ColumnPlan {
     format: TimeFormat,
 }
 
+/// Casts of up to this many columns find them in one pass over the row.
+const FAST_COLUMNS: usize = 8;
+
 /// The `cast` transform.
 #[derive(Debug)]
 pub struct Cast {
     columns: Vec<ColumnPlan>,
+    /// The columns' names, tagged with their index in `columns`.
+    names: NameSet,
     strict: bool,
 }
 
@@ -252,13 +258,68 @@ impl Cast {
                 format,
             });
         }
+        let names = NameSet::new(
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.column.as_str(), i)),
+        );
         issues.finish(Self {
             columns,
+            names,
             strict: config.strict,
         })
     }
 
     fn cast_row(&self, r: &mut Record, pending: &mut Vec<Value>) -> Result<(), TransformError> {
+        if self.columns.len() > FAST_COLUMNS {
+            return self.cast_row_general(r, pending);
+        }
+        // One pass finds the listed columns; then every value is converted before any is
+        // written, so a rejected row leaves unchanged.
+        let mut slots: [Option<&mut Value>; FAST_COLUMNS] = Default::default();
+        for (k, v) in r.iter_mut() {
+            if let Some(j) = self.names.first_match(k)
+                && let Some(slot @ None) = slots.get_mut(j)
+            {
+                *slot = Some(v);
+            }
+        }
+        let mut new: [Option<Value>; FAST_COLUMNS] = Default::default();
+        for ((plan, slot), out) in self.columns.iter().zip(&slots).zip(&mut new) {
+            let Some(v) = slot else {
+                if self.strict {
+                    return Err(TransformError::MissingColumn {
+                        column: plan.column.to_string(),
+                    });
+                }
+                continue;
+            };
+            match cast_value(v, plan.to, &plan.format) {
+                Ok(value) => *out = value,
+                Err(reason) => {
+                    return Err(TransformError::Cast {
+                        column: plan.column.to_string(),
+                        from: v.type_name(),
+                        to: plan.to.name(),
+                        reason,
+                    });
+                }
+            }
+        }
+        for (slot, value) in slots.into_iter().zip(new) {
+            if let (Some(v), Some(value)) = (slot, value) {
+                *v = value;
+            }
+        }
+        Ok(())
+    }
+
+    fn cast_row_general(
+        &self,
+        r: &mut Record,
+        pending: &mut Vec<Value>,
+    ) -> Result<(), TransformError> {
         pending.clear();
         // First convert every column, then write: a rejected row leaves unchanged.
         for plan in &self.columns {
@@ -471,7 +532,81 @@ fn utc(t: NaiveDateTime) -> DateTime<FixedOffset> {
     t.and_utc().fixed_offset()
 }
 
+/// The common shape `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, parsed by hand; `None` for
+/// anything else (then chrono decides). Gives what `DateTime::parse_from_rfc3339` gives.
+fn fast_rfc3339(s: &str) -> Option<DateTime<FixedOffset>> {
+    let b = s.as_bytes();
+    if b.len() < 20 {
+        return None;
+    }
+    let digit = |i: usize| -> Option<u32> {
+        let c = b.get(i)?.wrapping_sub(b'0');
+        (c < 10).then_some(u32::from(c))
+    };
+    let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let year = two(0)? * 100 + two(2)?;
+    let (month, day) = (two(5)?, two(8)?);
+    let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
+    if second > 59 {
+        return None; // leap seconds: chrono's rules
+    }
+    let mut i = 19;
+    let mut nanos = 0;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while let Some(d) = digit(i) {
+            if i - start == 9 {
+                return None;
+            }
+            nanos = nanos * 10 + d;
+            i += 1;
+        }
+        let n = i - start;
+        if n == 0 {
+            return None;
+        }
+        nanos *= 10u32.pow(9 - n as u32);
+    }
+    let offset = match *b.get(i)? {
+        b'Z' => {
+            i += 1;
+            0
+        }
+        sign @ (b'+' | b'-') => {
+            if b.get(i + 3) != Some(&b':') {
+                return None;
+            }
+            let (h, m) = (two(i + 1)?, two(i + 4)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            i += 6;
+            let secs = (h * 3600 + m * 60) as i32;
+            if sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    if i != b.len() {
+        return None;
+    }
+    let local = NaiveDate::from_ymd_opt(year as i32, month, day)?.and_time(
+        chrono::NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?,
+    );
+    let offset = FixedOffset::east_opt(offset)?;
+    Some(DateTime::from_naive_utc_and_offset(
+        local.checked_sub_offset(offset)?,
+        offset,
+    ))
+}
+
 fn parse_iso_timestamp(s: &str) -> Option<DateTime<FixedOffset>> {
+    if let Some(t) = fast_rfc3339(s) {
+        return Some(t);
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t);
     }

@@ -18,6 +18,7 @@ pub mod fill_null;
 pub mod filter;
 pub mod flatten;
 pub mod hash;
+mod names;
 pub mod rename;
 mod rows;
 pub mod select;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::config::{Issues, OrderedMap};
 use crate::error::TransformError;
+use crate::names::NameSet;
 use crate::rows::for_each_row;
 
 /// Config of `rename_columns`: old name → new name.
@@ -54,15 +55,9 @@ pub struct RenameColumns {
     simultaneous: bool,
     /// Per pair: its new name is another pair's old name (so it is free once renamed).
     renamed_away: Vec<bool>,
-    /// Bit `n` set: some old or new name is `n` bytes long (63: 63 or more). A column of
-    /// another length is skipped without comparing.
-    lengths: u64,
+    /// The old names (tag `2j`) and new names (tag `2j + 1`) of pair `j`.
+    names: NameSet,
     strict: bool,
-}
-
-/// The bit of a name's length in [`RenameColumns::lengths`].
-fn length_bit(name: &str) -> u64 {
-    1 << name.len().min(63)
 }
 
 impl RenameColumns {
@@ -101,14 +96,17 @@ impl RenameColumns {
             .iter()
             .map(|(_, to)| simultaneous && pairs.iter().any(|(f, _)| f == to))
             .collect();
-        let lengths = pairs
-            .iter()
-            .fold(0, |m, (f, t)| m | length_bit(f) | length_bit(t));
+        let names = NameSet::new(
+            pairs
+                .iter()
+                .enumerate()
+                .flat_map(|(j, (f, t))| [(f.as_str(), 2 * j), (t.as_str(), 2 * j + 1)]),
+        );
         issues.finish(Self {
             pairs,
             simultaneous,
             renamed_away,
-            lengths,
+            names,
             strict: config.strict,
         })
     }
@@ -120,16 +118,13 @@ impl RenameColumns {
         // One pass finds the old names present and the new names taken.
         let (mut present, mut taken) = (0u64, 0u64);
         for k in r.keys() {
-            if self.lengths & length_bit(k) == 0 {
-                continue;
-            }
-            for (j, (from, to)) in self.pairs.iter().enumerate() {
-                if k == from {
-                    present |= 1 << j;
-                } else if k == to {
-                    taken |= 1 << j;
+            self.names.each_match(k, |tag| {
+                if tag % 2 == 0 {
+                    present |= 1 << (tag / 2);
+                } else {
+                    taken |= 1 << (tag / 2);
                 }
-            }
+            });
         }
         // Check everything first: a rejected row leaves unchanged.
         for (j, (from, to)) in self.pairs.iter().enumerate() {

@@ -280,3 +280,62 @@ fn a_failing_second_column_leaves_the_first_unchanged() {
     .expect("casts");
     assert_eq!(ok, record! {"a" => 1.5, "b" => "x", "c" => 2});
 }
+
+mod fast_rfc3339 {
+    use proptest::prelude::*;
+
+    use super::super::fast_rfc3339;
+    use super::*;
+
+    fn same_as_chrono(s: &str) -> Result<(), TestCaseError> {
+        let chrono = DateTime::parse_from_rfc3339(s).ok();
+        match fast_rfc3339(s) {
+            Some(t) => {
+                prop_assert_eq!(Some(t), chrono, "{}", s);
+                prop_assert_eq!(Some(t.offset()), chrono.as_ref().map(DateTime::offset));
+            }
+            // Outside the fast shape, chrono alone decides: nothing to compare.
+            None => {}
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn takes_the_common_shapes_and_matches_chrono() {
+        for s in [
+            "2026-08-01T10:14:09+02:00",
+            "2026-08-01T10:14:09Z",
+            "2026-08-01T10:14:09.5-05:30",
+            "2026-08-01T10:14:09.123456789Z",
+            "2024-02-29T23:59:59+23:59",
+            "0001-01-01T00:00:00Z",
+        ] {
+            assert!(fast_rfc3339(s).is_some(), "{s}");
+            same_as_chrono(s).expect("agrees");
+        }
+        for s in [
+            "2026-02-30T10:14:09Z",
+            "2026-08-01T24:00:00Z",
+            "2026-08-01T10:14:60Z",
+            "2026-08-01T10:14:09",
+            "2026-08-01 10:14:09Z",
+            "2026-08-01T10:14:09.Z",
+            "2026-08-01T10:14:09.1234567891Z",
+            "2026-08-01T10:14:09+24:00",
+            "2026-08-01T10:14:09+0200",
+            "2026-08-01T10:14:09Zjunk",
+            "٢٠٢٦-08-01T10:14:09Z",
+        ] {
+            assert!(fast_rfc3339(s).is_none(), "{s}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_chrono(
+            s in "[0-9]{4}-[0-1][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{0,11})?(Z|z|[+-][0-2][0-9]:[0-6][0-9])"
+        ) {
+            same_as_chrono(&s)?;
+        }
+    }
+}
