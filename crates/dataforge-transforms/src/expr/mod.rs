@@ -2,7 +2,9 @@
 //! [`cel`] crate.
 //!
 //! An expression is compiled once, when the transform is built; a syntax error is a config error
-//! at the key that holds it. Each row is evaluated against a resolver that reads the row's
+//! at the key that holds it. Simple expressions (columns, literals, comparisons, `&&` `||` `!`,
+//! arithmetic) also get a native evaluator that skips the interpreter (see the crate README and
+//! [`Expression::is_native`]); the interpreter stays the reference for everything else. Each row is evaluated against a resolver that reads the row's
 //! columns in place (strings are borrowed, not copied), so a row costs no conversion for the
 //! columns the expression does not use.
 //!
