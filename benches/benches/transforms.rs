@@ -161,6 +161,17 @@ fn rows_per_sec(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
+/// CPU time of this process so far (user + system), from `/proc/self/stat` (Linux only).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // The kernel's USER_HZ is 100 on every Linux platform in use.
+    Some(ticks / 100.0)
+}
+
 fn best_of<F: FnMut() -> Duration>(times: usize, mut f: F) -> Duration {
     (0..times).map(|_| f()).min().unwrap()
 }
@@ -229,19 +240,27 @@ fn summary(chain: &[Named<dyn Transform>], ctx: &RunContext, rt: &tokio::runtime
         start.elapsed()
     });
     let (p, source) = pipeline();
+    let mut runner_cpu = f64::NAN;
     let runner_time = best_of(3, || {
         source.fill(input.batches());
+        let cpu = cpu_seconds();
         let start = Instant::now();
         let loaded = through_runner(rt, &p);
+        let elapsed = start.elapsed();
         assert_eq!(loaded as usize, kept);
-        start.elapsed()
+        if let (Some(before), Some(after)) = (cpu, cpu_seconds()) {
+            runner_cpu = (after - before) / elapsed.as_secs_f64();
+        }
+        elapsed
     });
     let direct_rate = rows_per_sec(n, direct_time);
     let runner_rate = rows_per_sec(n, runner_time);
     println!();
     println!("transform chain on {n} orders ({kept} kept), best of 3:");
     println!("  rust, one thread, direct      {direct_rate:>12.0} rows/s");
-    println!("  rust, runner (parallel batches) {runner_rate:>12.0} rows/s");
+    println!(
+        "  rust, runner (parallel batches) {runner_rate:>12.0} rows/s ({runner_cpu:.2} cores busy, last run)"
+    );
     match python(n) {
         Some((py_rate, py_kept)) => {
             println!("  python 3, list of dicts       {py_rate:>12.0} rows/s ({py_kept} kept)");
