@@ -92,20 +92,36 @@ impl Flatten {
             .is_none_or(|c| c.iter().any(|k| k == key))
     }
 
-    /// `prefix` + separator + `key`, built in `buf` and copied once into the name (inline, with
-    /// no allocation, up to 24 bytes).
-    fn join(&self, prefix: &str, key: &str, buf: &mut String) -> CompactString {
-        buf.clear();
-        buf.push_str(prefix);
-        buf.push_str(&self.separator);
-        buf.push_str(key);
-        CompactString::from(buf.as_str())
+    /// `prefix` + separator + `key`. The rows of a batch usually have the same shape, so the
+    /// `n`th join of a row is first looked up as the `n`th join of the rows before; otherwise it
+    /// is built in a reused buffer and copied once into the name (inline, with no allocation,
+    /// up to 24 bytes).
+    fn join(&self, prefix: &str, key: &str, s: &mut Scratch) -> CompactString {
+        let i = s.next_join;
+        s.next_join += 1;
+        if let Some((p, k, joined)) = s.joins.get(i)
+            && p.as_str() == prefix
+            && k.as_str() == key
+        {
+            return joined.clone();
+        }
+        s.buf.clear();
+        s.buf.push_str(prefix);
+        s.buf.push_str(&self.separator);
+        s.buf.push_str(key);
+        let name = CompactString::from(s.buf.as_str());
+        let entry = (prefix.into(), key.into(), name.clone());
+        match s.joins.get_mut(i) {
+            Some(slot) => *slot = entry,
+            None => s.joins.push(entry),
+        }
+        name
     }
 
     /// Pass 1, on the borrowed row: the names of the leaves of `obj`, in order.
     fn names(&self, prefix: &str, obj: &Record, depth: usize, s: &mut Scratch) {
         for (k, v) in obj.iter() {
-            let name = self.join(prefix, k, &mut s.buf);
+            let name = self.join(prefix, k, s);
             match v {
                 Value::Object(inner) if depth < self.max_depth && !inner.is_empty() => {
                     self.names(&name, inner, depth + 1, s);
@@ -146,6 +162,7 @@ impl Flatten {
             return Ok(());
         };
         s.names.clear();
+        s.next_join = 0;
         // A 64-bit signature of the kept names: a flattened name is compared with the row's
         // columns only when its bit is set.
         let mut kept: u64 = 0;
@@ -216,6 +233,10 @@ struct Scratch {
     names: Vec<CompactString>,
     tail: Vec<(CompactString, Value)>,
     buf: String,
+    /// The joins of the rows before, in order: (prefix, key, name).
+    joins: Vec<(CompactString, CompactString, CompactString)>,
+    /// How many joins this row made so far.
+    next_join: usize,
 }
 
 impl Transform for Flatten {
@@ -369,6 +390,23 @@ mod tests {
     }
 
     proptest! {
+        /// Rows of different shapes in one batch (the names cached from one row must not leak
+        /// into the next) flatten as they do alone.
+        #[test]
+        fn a_batch_flattens_as_its_rows_alone(rows in proptest::collection::vec(crate::test_support::arb_nested_record(), 1..6)) {
+            let t = build::<FlattenFactory>(json!({})).expect("builds");
+            let (together, rejected_together) = run_one(&t, rows.clone());
+            let mut alone = Vec::new();
+            let mut rejected_alone = Vec::new();
+            for r in rows {
+                let (out, rejected) = run_one(&t, vec![r]);
+                alone.extend(out);
+                rejected_alone.extend(rejected);
+            }
+            prop_assert_eq!(together, alone);
+            prop_assert_eq!(rejected_together, rejected_alone);
+        }
+
         #[test]
         fn never_loses_or_invents_values(row in crate::test_support::arb_nested_record()) {
             let t = build::<FlattenFactory>(json!({"separator": "."})).expect("builds");
