@@ -33,6 +33,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use cel::IdedExpr;
 use cel::common::ast::{Expr, LiteralValue, operators};
@@ -99,8 +100,26 @@ pub(crate) enum ArithOp {
 pub(crate) enum Root {
     /// The whole row (`row`).
     Row,
-    /// A column of this exact name (`customer.id` may be a column when flattened with `.`).
-    Column(CompactString),
+    /// A column of this exact name (`customer.id` may be a column when flattened with `.`), and
+    /// where it was in the last row that had it: rows of a batch usually share their layout.
+    Column(CompactString, AtomicUsize),
+}
+
+/// The value of column `name`, looked for first at `hint`.
+#[inline]
+fn column<'a>(row: &'a Record, name: &str, hint: &AtomicUsize) -> Option<&'a Value> {
+    let at = hint.load(AtomicOrdering::Relaxed);
+    if let Some((k, v)) = row.iter().nth(at)
+        && k.as_str() == name
+    {
+        return Some(v);
+    }
+    let (i, (_, v)) = row
+        .iter()
+        .enumerate()
+        .find(|(_, (k, _))| k.as_str() == name)?;
+    hint.store(i, AtomicOrdering::Relaxed);
+    Some(v)
 }
 
 /// A compiled expression of the fast-path subset.
@@ -228,7 +247,7 @@ fn name(segs: &[&str], is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
         let root = if len == 1 && first == "row" {
             Root::Row
         } else {
-            Root::Column(segs[..len].join(".").into())
+            Root::Column(segs[..len].join(".").into(), AtomicUsize::new(0))
         };
         roots.push((root, len - 1));
     }
@@ -350,7 +369,7 @@ impl Node {
                 for (root, from) in roots {
                     let mut v = match root {
                         Root::Row => Nv::Map(row),
-                        Root::Column(c) => match row.get(c) {
+                        Root::Column(c, hint) => match column(row, c, hint) {
                             Some(v) => read(v)?,
                             None => continue,
                         },

@@ -435,10 +435,13 @@ mod native_path {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
         #[test]
-        fn native_and_interpreter_agree(row in arb_row()) {
+        /// Several rows per case, through the same compiled expressions: columns move between
+        /// rows (absent ones shift the rest), as the fast path's position hints must allow.
+        fn native_and_interpreter_agree(rows in proptest::collection::vec(arb_row(), 1..4)) {
             let ctx = ctx();
             let run = RunVars::new(&ctx);
-            for e in compiled() {
+            let exprs = compiled();
+            for (row, e) in rows.iter().flat_map(|r| exprs.iter().map(move |e| (r, e))) {
                 let src = e.source().to_owned();
                 let cel = e.execute(&row, &run).and_then(convert::from_cel);
                 match e.eval_native(&row).expect("native") {
