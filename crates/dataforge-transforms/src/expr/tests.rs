@@ -443,8 +443,8 @@ mod native_path {
             let exprs = compiled();
             for (row, e) in rows.iter().flat_map(|r| exprs.iter().map(move |e| (r, e))) {
                 let src = e.source().to_owned();
-                let cel = e.execute(&row, &run).and_then(convert::from_cel);
-                match e.eval_native(&row).expect("native") {
+                let cel = e.execute(row, &run).and_then(convert::from_cel);
+                match e.eval_native(row).expect("native") {
                     Ok(v) => {
                         if let Some(v) = v.into_value() {
                             let c = cel.as_ref();
@@ -457,7 +457,7 @@ mod native_path {
                     Err(Fail::Unsupported) => {}
                 }
                 // What callers see is always the interpreter's answer.
-                let got = e.eval(&row, &run);
+                let got = e.eval(row, &run);
                 match (&got, &cel) {
                     (Ok(a), Ok(b)) => prop_assert!(same(a, b), "{}: {:?} vs {:?}", src, a, b),
                     // Same error; the interpreter's own messages may list a map's entries in
@@ -466,8 +466,8 @@ mod native_path {
                     (Err(a), Err(b)) => prop_assert_eq!(std::mem::discriminant(a), std::mem::discriminant(b)),
                     _ => prop_assert!(false, "{}: {:?} vs {:?}", src, got, cel),
                 }
-                let got = e.eval_bool(&row, &run);
-                let want = e.execute(&row, &run);
+                let got = e.eval_bool(row, &run);
+                let want = e.execute(row, &run);
                 match (&got, &want) {
                     (Ok(a), Ok(cel::Value::Bool(b))) => prop_assert_eq!(a, b),
                     (Err(_), Err(_)) | (Err(TransformError::NotBoolean { .. }), Ok(_)) => {}
