@@ -4,6 +4,10 @@
 //! `cargo bench -p dataforge-benches --bench runner`
 #![allow(missing_docs)]
 
+/// The allocator the `dataforge` binary uses (see its main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use dataforge_destinations as _;
 use dataforge_sources as _;
 

@@ -13,6 +13,10 @@
 //! destination.
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)]
 
+/// The allocator the `dataforge` binary uses (see its main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 

@@ -15,6 +15,11 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
+/// Rows are allocated by the source's thread and freed by the transform workers and the
+/// destination: mimalloc frees across threads without glibc's per-arena serialisation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code: every run succeeded / the command did its job.
 const EXIT_OK: u8 = 0;
 /// Exit code: a run failed.

@@ -115,10 +115,11 @@ pub(crate) async fn run_chain(
     progress: Arc<Progress>,
 ) -> Result<ChainStats, StageError> {
     let ordered = steps.iter().any(|s| s.transform.is_ordered());
+    // Two batches per core in flight: a worker never waits for the next batch to be handed over.
     let workers = if ordered || steps.is_empty() {
         1
     } else {
-        std::thread::available_parallelism().map_or(2, usize::from)
+        2 * std::thread::available_parallelism().map_or(2, usize::from)
     };
     let mut stats = ChainStats::default();
     let mut policy = Policy {
