@@ -88,6 +88,12 @@ impl ComponentError {
         }
     }
 
+    /// The same error, never retried (for failures after data was committed).
+    pub fn into_fatal(mut self) -> Self {
+        self.retry = Retry::Fatal;
+        self
+    }
+
     /// Whether the runner may retry.
     pub fn retry(&self) -> Retry {
         self.retry

@@ -245,10 +245,11 @@ impl Pipeline {
             }
             let post = Instant::now();
             if let Err(error) = self.destination.component.post_load(&ctx).await {
+                // The data is committed: running the load again could duplicate it.
                 let e = StageError::Component {
                     stage: Stage::Load,
                     component: self.destination.name.clone(),
-                    error,
+                    error: error.into_fatal(),
                 };
                 return (stats, Err(e.into_run_error(&self.id)));
             }

@@ -497,3 +497,36 @@ async fn finish_releases_held_rows_through_the_rest_of_the_chain() {
     assert_eq!(report.rows_rejected, 1);
     assert_eq!(report.rows_loaded, 5);
 }
+
+#[tokio::test]
+async fn a_post_load_failure_is_not_retried_because_the_data_is_committed() {
+    struct FailsAfterCommit(CollectingDestination);
+    #[async_trait]
+    impl Destination for FailsAfterCommit {
+        async fn load(
+            &self,
+            input: &mut BatchReceiver,
+            ctx: &RunContext,
+        ) -> Result<crate::LoadSummary, ComponentError> {
+            self.0.load(input, ctx).await
+        }
+        async fn post_load(&self, _: &RunContext) -> Result<(), ComponentError> {
+            Err(ComponentError::msg("refresh failed"))
+        }
+    }
+    let dest = CollectingDestination::new();
+    let p = Pipeline::builder("post")
+        .source(MemorySource::new(rows(5)))
+        .destination(FailsAfterCommit(dest.clone()))
+        .default_args(DefaultArgs {
+            retries: 3,
+            retry_delay: Duration::ZERO,
+            ..DefaultArgs::default()
+        })
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(report.attempts, 1);
+    assert_eq!(dest.rows().len(), 5, "loaded once, not once per retry");
+}
