@@ -376,3 +376,46 @@ fn a_connection_password_never_reaches_logs_or_errors() {
     assert!(!all.contains("Sup3r-S3cret"), "the password leaked:\n{all}");
     assert!(all.contains("destination `postgres` failed"), "{all}");
 }
+
+#[test]
+fn the_shipped_example_pipelines_are_valid() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let out = dataforge(&examples, &["validate", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("ok  quickstart_orders") && stdout.contains("ok  orders_to_postgres"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_quickstart_writes_the_sample_orders_into_sqlite() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = std::fs::read_to_string(root.join("examples/quickstart/orders_to_sqlite.json"))
+        .expect("quickstart pipeline")
+        .replace(
+            "examples/quickstart/data/orders.jsonl",
+            &root
+                .join("examples/quickstart/data/orders.jsonl")
+                .display()
+                .to_string(),
+        );
+    write(dir.path(), "quickstart.json", &config);
+    let out = dataforge(
+        dir.path(),
+        &["run", "quickstart.json", "--report", "report.json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(dir.path().join("dataforge-quickstart.db").exists());
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(report[0]["rows_loaded"], 25);
+    assert_eq!(
+        report[0]["load"]["target"],
+        "dataforge-quickstart.db:orders"
+    );
+}
