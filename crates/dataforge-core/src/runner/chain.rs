@@ -105,7 +105,8 @@ fn finish_chain(
     })
 }
 
-/// The stage's loop. Returns after finishing `output` (and `dead_letter`) on a clean end.
+/// The stage's loop. On a clean end it finishes `output` and hands the dead-letter sender back
+/// unfinished: the runner ends that stream only once the main load has committed.
 pub(crate) async fn run_chain(
     steps: Arc<Vec<TransformStep>>,
     ctx: RunContext,
@@ -113,7 +114,7 @@ pub(crate) async fn run_chain(
     output: BatchSender,
     dead_letter: Option<BatchSender>,
     progress: Arc<Progress>,
-) -> Result<ChainStats, StageError> {
+) -> Result<(ChainStats, Option<BatchSender>), StageError> {
     let ordered = steps.iter().any(|s| s.transform.is_ordered());
     // Two batches per core in flight: a worker never waits for the next batch to be handed over.
     let workers = if ordered || steps.is_empty() {
@@ -191,10 +192,7 @@ pub(crate) async fn run_chain(
         deliver(done, &mut policy, &mut stats, &progress, &output).await?;
     }
     output.finish().await;
-    if let Some(dl) = dead_letter {
-        dl.finish().await;
-    }
-    Ok(stats)
+    Ok((stats, dead_letter))
 }
 
 /// Applies the row policies to a transformed batch and sends it downstream.

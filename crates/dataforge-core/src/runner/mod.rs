@@ -341,8 +341,10 @@ impl Pipeline {
             }
             Err(e) => errors.push(panicked(Stage::Extract, &self.source.name, e)),
         }
+        let mut dead_letter_tx = None;
         match chain.await {
-            Ok(Ok(c)) => {
+            Ok(Ok((c, dl_tx))) => {
+                dead_letter_tx = dl_tx;
                 stats.rows_transformed = c.rows_out;
                 stats.rejected = c.rejected;
                 stats.seconds.insert("transform", c.cpu.as_secs_f64());
@@ -359,8 +361,30 @@ impl Pipeline {
             Err(e) => errors.push(panicked(Stage::Load, &self.destination.name, e)),
         }
         if let Some(dl) = dead_letter {
+            // Rejected rows commit only after the main load did, so a failed attempt leaves no
+            // dead letters that its retry would write again.
+            let main_committed = errors.is_empty();
+            match dead_letter_tx.take() {
+                Some(tx) if main_committed => tx.finish().await,
+                other => drop(other),
+            }
             match dl.await {
                 Ok((_, Ok(summary))) => stats.dead_lettered = summary.rows_loaded,
+                // The main data is committed: a retry could duplicate it.
+                Ok((
+                    _,
+                    Err(StageError::Component {
+                        stage,
+                        component,
+                        error,
+                    }),
+                )) if main_committed => {
+                    errors.push(StageError::Component {
+                        stage,
+                        component,
+                        error: error.into_fatal(),
+                    });
+                }
                 Ok((_, Err(e))) => errors.push(e),
                 Err(e) => errors.push(panicked(Stage::DeadLetter, "dead_letter", e)),
             }

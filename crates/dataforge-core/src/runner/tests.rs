@@ -530,3 +530,57 @@ async fn a_post_load_failure_is_not_retried_because_the_data_is_committed() {
     assert_eq!(report.attempts, 1);
     assert_eq!(dest.rows().len(), 5, "loaded once, not once per retry");
 }
+
+/// Fails its first `failures` loads (after reading everything), then collects.
+struct FlakyDestination {
+    failures: u32,
+    calls: std::sync::atomic::AtomicU32,
+    inner: CollectingDestination,
+}
+
+#[async_trait]
+impl Destination for FlakyDestination {
+    async fn load(
+        &self,
+        input: &mut BatchReceiver,
+        ctx: &RunContext,
+    ) -> Result<crate::LoadSummary, ComponentError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
+            while input.recv().await?.is_some() {}
+            return Err(ComponentError::msg("warehouse unavailable"));
+        }
+        self.inner.load(input, ctx).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn dead_letters_commit_only_with_the_main_load_so_retries_do_not_duplicate_them() {
+    let dest = CollectingDestination::new();
+    let dead = CollectingDestination::new();
+    let p = Pipeline::builder("dl_retry")
+        .source(MemorySource::new(rows(20)))
+        .transform_with(Double { reject_every: 10 }, OnError::DeadLetter)
+        .destination(FlakyDestination {
+            failures: 1,
+            calls: Default::default(),
+            inner: dest.clone(),
+        })
+        .dead_letter(dead.clone())
+        .default_args(DefaultArgs {
+            retries: 1,
+            retry_delay: Duration::from_secs(1),
+            ..DefaultArgs::default()
+        })
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(report.attempts, 2);
+    assert_eq!(
+        dead.rollbacks(),
+        1,
+        "the first attempt's dead letters rolled back"
+    );
+    assert_eq!(dead.rows().len(), 2, "rows 0 and 10, once");
+    assert_eq!(dest.rows().len(), 18);
+}
