@@ -11,13 +11,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use dataforge_destinations as _;
 use dataforge_sources as _;
 
-use std::sync::Arc;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dataforge_core::test_utils::{CollectingDestination, GeneratedSource};
 use dataforge_core::{
-    Batch, ComponentError, MemoryStateStore, Pipeline, Registry, RowContext, RunOptions, Transform,
-    record,
+    Batch, ComponentError, Pipeline, Registry, RowContext, RunOptions, Transform, record,
 };
 use serde_json::json;
 
@@ -32,10 +29,7 @@ impl Transform for Identity {
 }
 
 fn options() -> RunOptions {
-    RunOptions {
-        state_store: Arc::new(MemoryStateStore::default()),
-        ..RunOptions::default()
-    }
+    RunOptions::in_memory()
 }
 
 fn bench(c: &mut Criterion) {

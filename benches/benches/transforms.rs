@@ -24,8 +24,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dataforge_benches::{order_json, write_orders_jsonl};
 use dataforge_core::pipeline::Named;
 use dataforge_core::{
-    Batch, BatchReceiver, BatchSender, ComponentError, Destination, LoadSummary, MemoryStateStore,
-    Pipeline, Record, Registry, RowContext, RunContext, RunOptions, Source, Transform, async_trait,
+    Batch, BatchReceiver, BatchSender, ComponentError, Destination, LoadSummary, Pipeline, Record,
+    Registry, RowContext, RunContext, RunOptions, Source, Transform, async_trait,
 };
 use serde_json::json;
 
@@ -153,10 +153,7 @@ fn pipeline() -> (Pipeline, PrebuiltSource) {
 }
 
 fn through_runner(rt: &tokio::runtime::Runtime, p: &Pipeline) -> u64 {
-    let report = rt.block_on(p.run(&RunOptions {
-        state_store: Arc::new(MemoryStateStore::default()),
-        ..RunOptions::default()
-    }));
+    let report = rt.block_on(p.run(&RunOptions::in_memory()));
     assert!(report.is_success(), "{:?}", report.error);
     report.rows_loaded
 }

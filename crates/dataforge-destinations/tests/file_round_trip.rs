@@ -1,10 +1,9 @@
 //! End to end through the runner: `file` source → `file` destination, and an aborted run.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use dataforge_core::test_utils::MemorySource;
-use dataforge_core::{MemoryStateStore, Pipeline, Record, Registry, RunOptions, RunStatus, record};
+use dataforge_core::{Pipeline, Record, Registry, RunOptions, RunStatus, record};
 use serde_json::json;
 
 fn registry() -> Registry {
@@ -15,10 +14,7 @@ fn registry() -> Registry {
 }
 
 fn options() -> RunOptions {
-    RunOptions {
-        state_store: Arc::new(MemoryStateStore::default()),
-        ..RunOptions::default()
-    }
+    RunOptions::in_memory()
 }
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {

@@ -1,11 +1,9 @@
 //! End to end: a pipeline file whose rejected rows land in a dead-letter JSONL file.
 
-use std::sync::Arc;
-
 use dataforge_core::registry::Registration;
 use dataforge_core::{
-    BatchSender, ComponentError, ConfigErrors, MemoryStateStore, Pipeline, PipelineConfig,
-    Registry, RunContext, RunOptions, Source, SourceFactory, Value, async_trait, schemars,
+    BatchSender, ComponentError, ConfigErrors, Pipeline, PipelineConfig, Registry, RunContext,
+    RunOptions, Source, SourceFactory, Value, async_trait, schemars,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -93,12 +91,7 @@ async fn rejected_rows_go_to_the_dead_letter_file() {
         .register(Registration::source::<TestRowsFactory>(module_path!()))
         .expect("test source");
     let pipeline = Pipeline::from_config(&parsed.config, &registry).expect("builds");
-    let report = pipeline
-        .run(&RunOptions {
-            state_store: Arc::new(MemoryStateStore::default()),
-            ..RunOptions::default()
-        })
-        .await;
+    let report = pipeline.run(&RunOptions::in_memory()).await;
     assert!(report.is_success(), "{:?}", report.error);
 
     let loaded = read_jsonl(&out);

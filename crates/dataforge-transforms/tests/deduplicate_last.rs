@@ -1,15 +1,14 @@
 //! `deduplicate` with `keep: "last"` through the real runner: rows are held to the end of the
 //! stream, then go through the rest of the chain.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use dataforge_core::config::DefaultArgs;
 use dataforge_core::test_utils::{CollectingDestination, MemorySource};
 use dataforge_core::{
-    BatchSender, ComponentError, MemoryStateStore, Pipeline, Record, Registry, RunContext,
-    RunOptions, Source, Value, async_trait, record,
+    BatchSender, ComponentError, Pipeline, Record, Registry, RunContext, RunOptions, Source, Value,
+    async_trait, record,
 };
 use serde_json::json;
 
@@ -59,11 +58,7 @@ fn pairs(rows: &[Record]) -> Vec<(i64, i64, i64)> {
 }
 
 async fn run(p: &Pipeline) -> dataforge_core::RunReport {
-    p.run(&RunOptions {
-        state_store: Arc::new(MemoryStateStore::default()),
-        ..RunOptions::default()
-    })
-    .await
+    p.run(&RunOptions::in_memory()).await
 }
 
 #[tokio::test]

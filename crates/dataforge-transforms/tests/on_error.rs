@@ -1,12 +1,10 @@
 //! Each `on_error` policy, through the real runner.
 
-use std::sync::Arc;
-
 use dataforge_core::pipeline::Named;
 use dataforge_core::test_utils::{CollectingDestination, MemorySource};
 use dataforge_core::{
-    MemoryStateStore, OnError, Pipeline, Record, Registry, RunOptions, RunReport, Transform, Value,
-    error_chain, record,
+    OnError, Pipeline, Record, Registry, RunOptions, RunReport, Transform, Value, error_chain,
+    record,
 };
 use serde_json::json;
 
@@ -34,12 +32,7 @@ fn cast() -> Named<dyn Transform> {
 }
 
 async fn run(pipeline: &Pipeline) -> RunReport {
-    pipeline
-        .run(&RunOptions {
-            state_store: Arc::new(MemoryStateStore::default()),
-            ..RunOptions::default()
-        })
-        .await
+    pipeline.run(&RunOptions::in_memory()).await
 }
 
 fn ids(rows: &[Record]) -> Vec<i64> {

@@ -5,11 +5,7 @@
 use dataforge_example_custom_component as _;
 use dataforge_sources as _;
 
-use std::sync::Arc;
-
-use dataforge_core::{
-    MemoryStateStore, Pipeline, PipelineConfig, Registry, RunOptions, error_chain,
-};
+use dataforge_core::{Pipeline, PipelineConfig, Registry, RunOptions, error_chain};
 
 #[tokio::test]
 async fn a_pipeline_json_runs_with_downstream_components() {
@@ -30,12 +26,7 @@ async fn a_pipeline_json_runs_with_downstream_components() {
     let parsed = PipelineConfig::from_json(json).expect("valid config");
     let registry = Registry::global().expect("registry");
     let pipeline = Pipeline::from_config(&parsed.config, registry).expect("components resolve");
-    let report = pipeline
-        .run(&RunOptions {
-            state_store: Arc::new(MemoryStateStore::default()),
-            ..RunOptions::default()
-        })
-        .await;
+    let report = pipeline.run(&RunOptions::in_memory()).await;
     assert!(
         report.is_success(),
         "{}",

@@ -48,6 +48,17 @@ impl Default for RunOptions {
     }
 }
 
+impl RunOptions {
+    /// Defaults, but with state kept in memory only (nothing written under `DATAFORGE_HOME`):
+    /// for tests and one-off runs.
+    pub fn in_memory() -> Self {
+        Self {
+            state_store: Arc::new(crate::state::MemoryStateStore::default()),
+            ..Self::default()
+        }
+    }
+}
+
 /// A stage's failure, before the runner turns it into a [`RunError`].
 #[derive(Debug)]
 pub(crate) enum StageError {

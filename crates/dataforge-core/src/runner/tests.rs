@@ -19,10 +19,7 @@ fn rows(n: i64) -> Vec<Record> {
 }
 
 fn options() -> RunOptions {
-    RunOptions {
-        state_store: Arc::new(MemoryStateStore::default()),
-        ..RunOptions::default()
-    }
+    RunOptions::in_memory()
 }
 
 fn ids(rows: &[Record]) -> Vec<i64> {

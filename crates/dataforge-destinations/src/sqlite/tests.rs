@@ -1,12 +1,8 @@
 //! Behaviour tests against a real SQLite file.
 
-use std::sync::Arc;
-
 use dataforge_core::registry::parse_config;
 use dataforge_core::test_utils::MemorySource;
-use dataforge_core::{
-    DestinationFactory, MemoryStateStore, Pipeline, Record, RunOptions, RunReport, Value, record,
-};
+use dataforge_core::{DestinationFactory, Pipeline, Record, RunOptions, RunReport, Value, record};
 use serde_json::json;
 
 use super::*;
@@ -23,10 +19,7 @@ async fn run(d: SqliteDestination, source: MemorySource, batch: usize) -> RunRep
         .batch_size(batch)
         .build()
         .expect("pipeline");
-    let opts = RunOptions {
-        state_store: Arc::new(MemoryStateStore::default()),
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::in_memory();
     pipeline.run(&opts).await
 }
 

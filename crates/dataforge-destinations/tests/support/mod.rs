@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dataforge_core::{
-    BatchSender, ComponentError, Connection, MemoryStateStore, Pipeline, Record, Registry,
-    RunContext, RunOptions, RunReport, Source, StaticConnections, async_trait,
+    BatchSender, ComponentError, Connection, Pipeline, Record, Registry, RunContext, RunOptions,
+    RunReport, Source, StaticConnections, async_trait,
 };
 use postgres_protocol::escape::escape_identifier;
 use tokio_postgres::Client;
@@ -187,8 +187,7 @@ pub async fn run_with_url(
         .expect("connection");
     let opts = RunOptions {
         connections: Arc::new(connections),
-        state_store: Arc::new(MemoryStateStore::default()),
-        ..RunOptions::default()
+        ..RunOptions::in_memory()
     };
     pipeline.run(&opts).await
 }
