@@ -288,6 +288,21 @@ impl Record {
         true
     }
 
+    /// Renames the field at `index` (the position [`Record::iter`] gives it); returns false when
+    /// there is none.
+    ///
+    /// For callers that know `name` is no other field's name, as with
+    /// [`Record::push_unchecked`]: a duplicate would shadow nothing and be written twice.
+    pub fn rename_at(&mut self, index: usize, name: impl Into<CompactString>) -> bool {
+        match self.fields.get_mut(index) {
+            Some((k, _)) => {
+                *k = name.into();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Keeps only the fields for which `keep` returns true.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut Value) -> bool) {
         self.fields.retain_mut(|(k, v)| keep(k, v));
@@ -556,6 +571,9 @@ mod tests {
         assert_eq!(r.insert("b", "x"), Some(Value::Int(2)));
         assert_eq!(r.remove("c"), Some(Value::Int(1)));
         assert_eq!(r.to_json(), serde_json::json!({"b": "x"}));
+        assert!(r.rename_at(0, "z"));
+        assert!(!r.rename_at(1, "y"), "no field at 1");
+        assert_eq!(r.to_json(), serde_json::json!({"z": "x"}));
     }
 
     #[test]

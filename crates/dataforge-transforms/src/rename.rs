@@ -111,18 +111,24 @@ impl RenameColumns {
         })
     }
 
-    fn rename_row(&self, r: &mut Record) -> Result<(), TransformError> {
+    /// `at` is scratch space: the position of each pair's old name in the row.
+    fn rename_row(&self, r: &mut Record, at: &mut Vec<usize>) -> Result<(), TransformError> {
         if self.pairs.len() > 64 {
             return self.rename_row_slow(r);
         }
-        // One pass finds the old names present and the new names taken.
+        at.resize(self.pairs.len(), 0);
+        // One pass finds the old names present (and where) and the new names taken.
         let (mut present, mut taken) = (0u64, 0u64);
-        for k in r.keys() {
+        for (i, k) in r.keys().enumerate() {
             self.names.each_match(k, |tag| {
+                let j = tag / 2;
                 if tag % 2 == 0 {
-                    present |= 1 << (tag / 2);
+                    present |= 1 << j;
+                    if let Some(slot) = at.get_mut(j) {
+                        *slot = i;
+                    }
                 } else {
-                    taken |= 1 << (tag / 2);
+                    taken |= 1 << j;
                 }
             });
         }
@@ -146,7 +152,16 @@ impl RenameColumns {
         if present == 0 {
             return Ok(());
         }
-        self.apply(r, present);
+        if self.simultaneous {
+            self.apply(r, present);
+        } else {
+            // No new name is an old name or a column that stays: each rename is one write.
+            for (j, ((_, to), i)) in self.pairs.iter().zip(at.iter()).enumerate() {
+                if present & (1 << j) != 0 {
+                    r.rename_at(*i, to.clone());
+                }
+            }
+        }
         Ok(())
     }
 
@@ -199,8 +214,9 @@ impl RenameColumns {
 
 impl Transform for RenameColumns {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        let mut at = Vec::with_capacity(self.pairs.len());
         Ok(for_each_row(batch, rows, |r| {
-            self.rename_row(r).map(|()| true)
+            self.rename_row(r, &mut at).map(|()| true)
         }))
     }
 }
