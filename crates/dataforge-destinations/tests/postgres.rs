@@ -43,7 +43,7 @@ async fn replace_infers_types_from_many_rows_and_reports() {
     for i in 0..3000i64 {
         let mut r = record! {
             "id" => i,
-            // Small for 2,999 rows, then one beyond 32 bits: BIGINT.
+            // Small for 2,999 rows, then one beyond 32 bits (integers are always BIGINT).
             "big" => if i == 2999 { 1i64 << 40 } else { i },
             // Integers, then one float: DOUBLE PRECISION.
             "mixed" => if i == 1500 { Value::Float(0.25) } else { Value::Int(i) },
@@ -78,7 +78,7 @@ async fn replace_infers_types_from_many_rows_and_reports() {
     assert!(report.seconds.contains_key("load"));
     let cols = db.columns("orders").await;
     let expected = [
-        ("id", "integer"),
+        ("id", "bigint"),
         ("big", "bigint"),
         ("mixed", "double precision"),
         ("created_at", "timestamp with time zone"),
@@ -327,16 +327,41 @@ async fn schema_evolves_and_misfits_name_column_row_and_type() {
     let r = db.run(cfg(), MemorySource::new(rows), 10).await;
     let msg = failure(&r);
     assert!(
-        msg.contains("row 3: column `id` of type integer cannot hold a string value"),
+        msg.contains("row 3: column `id` of type bigint cannot hold a string value"),
         "{msg}"
     );
+    assert_eq!(db.rows("t").await, 12_011);
+    // A user's table with a 32-bit column: a 64-bit value is out of range, named as such.
+    let narrow = db.qualified("narrow");
+    db.client
+        .batch_execute(&format!(
+            "CREATE TABLE {narrow} (id INTEGER, total DOUBLE PRECISION)"
+        ))
+        .await
+        .expect("create narrow");
     let rows = vec![order(1), record! {"id" => 1i64 << 40}];
-    let msg = failure(&db.run(cfg(), MemorySource::new(rows), 10).await);
+    let cfg = db.config("narrow", json!({"write_mode": "append"}));
+    let msg = failure(&db.run(cfg, MemorySource::new(rows), 10).await);
     assert!(
         msg.contains("row 2: column `id`") && msg.contains("out of range"),
         "{msg}"
     );
-    assert_eq!(db.rows("t").await, 12_011);
+    assert_eq!(db.rows("narrow").await, 0);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_large_integer_after_the_inference_rows_loads() {
+    let db = db!("late_big");
+    // Every integer the inference sees fits 32 bits; the one beyond it comes later, mid-COPY.
+    let mut rows: Vec<Record> = (0..12_000i64).map(|i| record! {"n" => i}).collect();
+    rows.push(record! {"n" => 1i64 << 40});
+    let cfg = db.config("t", json!({"write_mode": "replace"}));
+    let r = db.run(cfg, MemorySource::new(rows), 1000).await;
+    assert!(r.is_success(), "{:?}", r.error);
+    let t = db.qualified("t");
+    assert_eq!(db.count(&format!("SELECT max(n) FROM {t}")).await, 1 << 40);
+    assert_eq!(db.rows("t").await, 12_001);
     db.drop().await;
 }
 

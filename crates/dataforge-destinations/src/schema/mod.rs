@@ -2,8 +2,9 @@
 //! mapped to PostgreSQL and SQLite types.
 //!
 //! Rules (each non-null value votes; a column's type is the narrowest type every vote fits):
-//! - booleans → [`ColumnType::Boolean`]; integers → [`ColumnType::Integer`] when every one fits
-//!   32 bits, else [`ColumnType::BigInt`]; floats, or integers mixed with floats →
+//! - booleans → [`ColumnType::Boolean`]; integers → [`ColumnType::BigInt`] (always 64 bits: a
+//!   narrower column would fail a load whose large values come after the rows looked at);
+//!   floats, or integers mixed with floats →
 //!   [`ColumnType::Double`]; decimals (also mixed with integers or floats) → [`ColumnType::Numeric`];
 //! - timestamps, and strings in ISO-8601 / RFC 3339 form with an offset
 //!   (`2024-05-01T10:00:00+02:00`, `...Z`) → [`ColumnType::TimestampTz`]; dates and `YYYY-MM-DD`
@@ -30,9 +31,7 @@ pub const INFER_ROWS: usize = 10_000;
 pub enum ColumnType {
     /// true / false.
     Boolean,
-    /// A whole number that fits 32 bits.
-    Integer,
-    /// A whole number that needs 64 bits.
+    /// A 64-bit whole number.
     BigInt,
     /// A 64-bit float.
     Double,
@@ -53,7 +52,6 @@ impl ColumnType {
     pub fn postgres(self) -> &'static str {
         match self {
             ColumnType::Boolean => "BOOLEAN",
-            ColumnType::Integer => "INTEGER",
             ColumnType::BigInt => "BIGINT",
             ColumnType::Double => "DOUBLE PRECISION",
             ColumnType::Numeric => "NUMERIC",
@@ -68,7 +66,7 @@ impl ColumnType {
     pub fn sqlite(self) -> &'static str {
         match self {
             ColumnType::Boolean => "BOOLEAN",
-            ColumnType::Integer | ColumnType::BigInt => "INTEGER",
+            ColumnType::BigInt => "INTEGER",
             ColumnType::Double => "REAL",
             ColumnType::Numeric => "NUMERIC",
             ColumnType::Text => "TEXT",
@@ -83,13 +81,7 @@ impl ColumnType {
         Some(match value {
             Value::Null => return None,
             Value::Bool(_) => ColumnType::Boolean,
-            Value::Int(i) => {
-                if i32::try_from(*i).is_ok() {
-                    ColumnType::Integer
-                } else {
-                    ColumnType::BigInt
-                }
-            }
+            Value::Int(_) => ColumnType::BigInt,
             Value::Float(_) => ColumnType::Double,
             Value::Decimal(_) => ColumnType::Numeric,
             Value::String(s) => string_type(s),
@@ -108,9 +100,8 @@ impl ColumnType {
         match (self, other) {
             (Json, _) | (_, Json) => Json,
             (Text, _) | (_, Text) => Text,
-            (Integer, BigInt) | (BigInt, Integer) => BigInt,
-            (Integer | BigInt, Double) | (Double, Integer | BigInt) => Double,
-            (Integer | BigInt | Double, Numeric) | (Numeric, Integer | BigInt | Double) => Numeric,
+            (BigInt, Double) | (Double, BigInt) => Double,
+            (BigInt | Double, Numeric) | (Numeric, BigInt | Double) => Numeric,
             (Date, TimestampTz) | (TimestampTz, Date) => TimestampTz,
             _ => Text,
         }
