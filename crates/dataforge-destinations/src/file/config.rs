@@ -19,6 +19,9 @@ pub struct FileDestinationConfig {
     /// `jsonl` or `csv`; default from the extension (`.jsonl`/`.ndjson`, `.csv`).
     #[serde(default)]
     pub format: Option<OutputFormat>,
+    /// CSV field delimiter: one ASCII character (default `,`), e.g. `;` or `\t`.
+    #[serde(default)]
+    pub delimiter: Option<String>,
     /// `replace` (default: a temporary file renamed over the target on success) or `append`
     /// (truncated back to its old length on failure).
     #[serde(default)]
@@ -63,6 +66,8 @@ pub enum WriteMode {
 pub(crate) struct Settings {
     pub(crate) path: PathBuf,
     pub(crate) format: OutputFormat,
+    /// The CSV field delimiter.
+    pub(crate) delimiter: u8,
     pub(crate) write_mode: WriteMode,
 }
 
@@ -86,9 +91,34 @@ impl FileDestinationConfig {
             )
             .into());
         };
+        let delimiter = match (self.delimiter.as_deref().map(str::as_bytes), format) {
+            (None, _) => b',',
+            (Some(_), OutputFormat::Jsonl) => {
+                return Err(
+                    ConfigIssue::at("delimiter", "applies only to the `csv` format").into(),
+                );
+            }
+            (Some([b]), OutputFormat::Csv)
+                if b.is_ascii() && !matches!(b, b'"' | b'\n' | b'\r') =>
+            {
+                *b
+            }
+            (Some(_), OutputFormat::Csv) => {
+                return Err(ConfigIssue::at(
+                    "delimiter",
+                    format!(
+                        "must be exactly one ASCII character other than a quote or a line break, \
+                         found `{}`",
+                        self.delimiter.unwrap_or_default().escape_debug()
+                    ),
+                )
+                .into());
+            }
+        };
         Ok(Settings {
             path: PathBuf::from(self.path),
             format,
+            delimiter,
             write_mode: self.write_mode,
         })
     }

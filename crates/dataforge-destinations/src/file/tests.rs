@@ -102,6 +102,7 @@ fn format_comes_from_the_extension() {
         let config = FileDestinationConfig {
             path: path.into(),
             format: None,
+            delimiter: None,
             write_mode: WriteMode::default(),
         };
         let dest = FileDestination::from_config(config).expect(path);
@@ -269,6 +270,51 @@ async fn append_to_csv_uses_the_existing_header() {
         .expect_err("column not in the file's header");
     assert!(err.to_string().contains("`new`"), "{err}");
     assert_eq!(text(Path::new(&path)), "id,name\n1,a\n2,b\n3,\n");
+}
+
+#[test]
+fn delimiter_is_one_safe_character_and_only_for_csv() {
+    assert!(build(json!({"path": "a.csv", "delimiter": ";"})).is_ok());
+    assert!(build(json!({"path": "a.csv", "delimiter": "\t"})).is_ok());
+    for (config, reason) in [
+        (
+            json!({"path": "a.csv", "delimiter": ";;"}),
+            "exactly one ASCII",
+        ),
+        (
+            json!({"path": "a.csv", "delimiter": "\""}),
+            "other than a quote",
+        ),
+        (
+            json!({"path": "a.csv", "delimiter": "é"}),
+            "exactly one ASCII",
+        ),
+        (
+            json!({"path": "a.jsonl", "delimiter": ";"}),
+            "only to the `csv` format",
+        ),
+    ] {
+        let err = build(config.clone()).err().expect("rejected");
+        assert_eq!(err.issues()[0].path, "delimiter", "{config}");
+        assert!(err.to_string().contains(reason), "{config}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn csv_with_a_semicolon_delimiter_writes_and_appends_with_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = path_of(dir.path(), "out.csv");
+    let config = json!({"path": path, "write_mode": "append", "delimiter": ";"});
+    let first = vec![vec![record! {"id" => 1, "name" => "a;b", "note" => "x,y"}]];
+    load(config.clone(), first, true).await.expect("first load");
+    let second = vec![vec![record! {"note" => "z", "id" => 2}]];
+    load(config, second, true)
+        .await
+        .expect("the header is read with the same delimiter");
+    assert_eq!(
+        text(Path::new(&path)),
+        "id;name;note\n1;\"a;b\";x,y\n2;;z\n"
+    );
 }
 
 #[tokio::test]

@@ -109,7 +109,7 @@ impl Writer {
                     .map_err(io_err)?;
                 let len = file.metadata().map_err(io_err)?.len();
                 let header = if settings.format == OutputFormat::Csv && len > 0 {
-                    read_header(&path)?
+                    read_header(&path, settings.delimiter)?
                 } else {
                     None
                 };
@@ -125,6 +125,7 @@ impl Writer {
             OutputFormat::Csv => Encoder::Csv {
                 out: Box::new(
                     ::csv::WriterBuilder::new()
+                        .delimiter(settings.delimiter)
                         .buffer_capacity(WRITE_BUFFER)
                         .from_writer(out),
                 ),
@@ -289,8 +290,12 @@ fn ends_with_newline(file: &mut File) -> io::Result<bool> {
 }
 
 /// The header of an existing CSV file, if it has a first row.
-fn read_header(path: &Path) -> Result<Option<Vec<CompactString>>, FileDestinationError> {
+fn read_header(
+    path: &Path,
+    delimiter: u8,
+) -> Result<Option<Vec<CompactString>>, FileDestinationError> {
     let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
         .from_path(path)
