@@ -303,6 +303,15 @@ impl Record {
         }
     }
 
+    /// Removes the fields from position `at` on and returns them in order (none when `at` is
+    /// past the end).
+    pub fn drain_from(
+        &mut self,
+        at: usize,
+    ) -> impl ExactSizeIterator<Item = (CompactString, Value)> {
+        self.fields.drain(at.min(self.fields.len())..)
+    }
+
     /// Keeps only the fields for which `keep` returns true.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut Value) -> bool) {
         self.fields.retain_mut(|(k, v)| keep(k, v));
@@ -571,6 +580,10 @@ mod tests {
         assert_eq!(r.insert("b", "x"), Some(Value::Int(2)));
         assert_eq!(r.remove("c"), Some(Value::Int(1)));
         assert_eq!(r.to_json(), serde_json::json!({"b": "x"}));
+        let mut d = record! {"a" => 1, "b" => 2, "c" => 3};
+        let tail: Vec<_> = d.drain_from(1).map(|(k, _)| k).collect();
+        assert_eq!((tail, d.len()), (vec!["b".into(), "c".into()], 1));
+        assert_eq!(d.drain_from(5).count(), 0);
         assert!(r.rename_at(0, "z"));
         assert!(!r.rename_at(1, "y"), "no field at 1");
         assert_eq!(r.to_json(), serde_json::json!({"z": "x"}));

@@ -191,15 +191,7 @@ impl Flatten {
         // with the objects replaced by their leaves. The row keeps its allocation (and its
         // spare room, often enough for the new columns).
         s.tail.clear();
-        let mut i = 0;
-        r.retain(|k, v| {
-            let keep = i < first;
-            i += 1;
-            if !keep {
-                s.tail.push((CompactString::from(k), std::mem::take(v)));
-            }
-            keep
-        });
+        s.tail.extend(r.drain_from(first));
         let mut names = s.names.drain(..);
         for (k, v) in s.tail.drain(..) {
             match v {
