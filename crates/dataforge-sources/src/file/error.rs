@@ -5,12 +5,26 @@ use std::path::PathBuf;
 
 use dataforge_core::ComponentError;
 
+/// For a relative path, where it was looked for: a pipeline run from another directory than the
+/// one its paths were written for is the usual reason a file is missing.
+fn relative_hint(path: &std::path::Path) -> String {
+    match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => {
+            format!(" (relative to the working directory {})", cwd.display())
+        }
+        _ => String::new(),
+    }
+}
+
 /// What can go wrong reading files.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileSourceError {
     /// A glob pattern matched no file.
-    #[error("no file matches `{pattern}`")]
+    #[error(
+        "no file matches `{pattern}`{}",
+        relative_hint(std::path::Path::new(pattern))
+    )]
     NoMatch {
         /// The pattern.
         pattern: String,
@@ -24,7 +38,7 @@ pub enum FileSourceError {
         message: String,
     },
     /// A file does not exist.
-    #[error("file not found: {}", path.display())]
+    #[error("file not found: {}{}", path.display(), relative_hint(path))]
     NotFound {
         /// The file.
         path: PathBuf,

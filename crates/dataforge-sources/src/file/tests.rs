@@ -361,6 +361,20 @@ async fn missing_files_and_empty_globs_are_named() {
         err.contains("no file matches") && err.contains("*.csv"),
         "{err}"
     );
+    assert!(
+        !err.contains("relative to"),
+        "an absolute path needs no hint: {err}"
+    );
+    // A relative path says where it was looked for.
+    let err = read_err(json!({"path": "no/such/dir/orders.jsonl"})).await;
+    let cwd = std::env::current_dir().expect("cwd");
+    assert!(
+        err.contains(&format!(
+            "(relative to the working directory {})",
+            cwd.display()
+        )),
+        "{err}"
+    );
 }
 
 #[tokio::test]
