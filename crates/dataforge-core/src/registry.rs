@@ -404,8 +404,8 @@ impl Registry {
         }
     }
 
-    /// Builds a transform from its config object, `type` and `on_error` already taken off
-    /// by the caller ([`crate::config::ComponentConfig`]).
+    /// Builds a transform from its config object (with `type`; `on_error` is taken off by the
+    /// caller, as [`crate::config::TransformEntry`] does).
     ///
     /// # Errors
     /// Every problem, with paths relative to the object.
