@@ -4,8 +4,8 @@
 //! Rules (each non-null value votes; a column's type is the narrowest type every vote fits):
 //! - booleans → [`ColumnType::Boolean`]; integers → [`ColumnType::BigInt`] (always 64 bits: a
 //!   narrower column would fail a load whose large values come after the rows looked at);
-//!   floats, or integers mixed with floats →
-//!   [`ColumnType::Double`]; decimals (also mixed with integers or floats) → [`ColumnType::Numeric`];
+//!   floats, or integers mixed with floats → [`ColumnType::Double`]; decimals (also mixed with
+//!   integers or floats) → [`ColumnType::Numeric`];
 //! - timestamps, and strings in ISO-8601 / RFC 3339 form with an offset
 //!   (`2024-05-01T10:00:00+02:00`, `...Z`) → [`ColumnType::TimestampTz`]; dates and `YYYY-MM-DD`
 //!   strings → [`ColumnType::Date`]; dates mixed with timestamps → `TimestampTz`;
