@@ -28,7 +28,8 @@ find_pg_bin() {
         return 0
     fi
     local d
-    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    # DATAFORGE_PG_BIN_GLOB replaces the default place to look (a test points it at nothing).
+    for d in $(ls -d ${DATAFORGE_PG_BIN_GLOB:-/usr/lib/postgresql/*/bin} 2>/dev/null | sort -V -r); do
         if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
             echo "$d"
             return 0
