@@ -39,7 +39,10 @@ impl Chunk {
         let mut batch = Vec::with_capacity(self.ends.len());
         let mut start = 0;
         for (i, &end) in self.ends.iter().enumerate() {
-            let line = self.data[start..end].trim_ascii();
+            let raw = &self.data[start..end];
+            let line = raw.trim_ascii();
+            // Bytes trimmed off the front: the parser's columns count from the trimmed line.
+            let lead = raw.len() - raw.trim_ascii_start().len();
             start = end;
             let Some(&first) = line.first() else {
                 continue;
@@ -58,12 +61,26 @@ impl Chunk {
                     return Err(FileSourceError::Jsonl {
                         path: self.path.to_path_buf(),
                         line: line_no,
-                        message: e.to_string(),
+                        message: parse_error(&e, lead),
                     });
                 }
             }
         }
         Ok(batch)
+    }
+}
+
+/// A parser error as "reason (column N)" and the parser's excerpt of the line. The parser's own
+/// "at line 1 column N" counts within the one line it was given, which would contradict the
+/// file's line number shown beside it.
+fn parse_error(e: &sonic_rs::Error, lead: usize) -> String {
+    let text = e.to_string();
+    match text.split_once(" at line ") {
+        Some((reason, rest)) => {
+            let excerpt = rest.find('\n').map_or("", |i| &rest[i..]);
+            format!("{reason} (column {}){excerpt}", e.column() + lead)
+        }
+        None => text,
     }
 }
 

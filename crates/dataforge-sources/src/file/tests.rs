@@ -205,12 +205,13 @@ async fn malformed_jsonl_line_names_file_and_line() {
     let path = write(
         dir.path(),
         "bad.jsonl",
-        "{\"id\":1}\n\n{\"id\":2}\n{\"id\": 3,,}\n{\"id\":4}\n",
+        "{\"id\":1}\n\n{\"id\":2}\n  {\"id\": 3,,}\n{\"id\":4}\n",
     );
     let err = read_err(json!({"path": path})).await;
-    assert!(err.contains("bad.jsonl"), "{err}");
-    assert!(err.contains("line 4"), "{err}");
-    assert!(err.contains("invalid JSON"), "{err}");
+    assert!(err.contains("bad.jsonl: line 4: invalid JSON: "), "{err}");
+    // The column counts in the file's line (two spaces, then `,` at 12), and no second "line".
+    assert!(err.contains("(column 12)"), "{err}");
+    assert!(!err.contains("at line 1"), "{err}");
 }
 
 #[tokio::test]
