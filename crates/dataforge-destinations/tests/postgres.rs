@@ -582,19 +582,13 @@ async fn sigkill_mid_load_keeps_old_data_and_leaves_no_stray_tables() {
             .await
             .is_success()
     );
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "sigkill_mid_load_keeps_old_data_and_leaves_no_stray_tables",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(SIGKILL_CHILD, &db.schema)
-        .env("DATAFORGE_TEST_DATABASE_URL", &db.url)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn child");
+    let mut child = support::spawn_test_child(
+        "sigkill_mid_load_keeps_old_data_and_leaves_no_stray_tables",
+        &[
+            (SIGKILL_CHILD, db.schema.as_ref()),
+            ("DATAFORGE_TEST_DATABASE_URL", db.url.as_ref()),
+        ],
+    );
     // Wait until the child's COPY has sent rows to the server.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dataforge_core::test_utils::MemorySource;
-use dataforge_core::{Pipeline, Record, Registry, RunOptions, RunReport, Source, Value, record};
+use dataforge_core::{Record, RunOptions, RunReport, Source, Value, record};
 use serde_json::json;
 use support::SlowSource;
 
@@ -22,18 +22,7 @@ fn config(path: &Path) -> serde_json::Value {
 }
 
 async fn run(config: serde_json::Value, source: impl Source, batch_size: usize) -> RunReport {
-    let mut registry = Registry::new();
-    dataforge_destinations::register(&mut registry).expect("register");
-    let destination = registry
-        .build_destination(&config)
-        .unwrap_or_else(|e| panic!("destination config: {e}"));
-    let pipeline = Pipeline::builder("sqlite_test")
-        .source(source)
-        .destination(destination)
-        .batch_size(batch_size)
-        .build()
-        .expect("pipeline");
-    pipeline.run(&RunOptions::in_memory()).await
+    support::run_config(config, source, batch_size, &RunOptions::in_memory()).await
 }
 
 /// `(count(*), sum(id))` of `t`, read on a connection of its own.
@@ -132,18 +121,10 @@ async fn sigkill_mid_load_keeps_the_old_data_and_a_usable_file() {
     )
     .await;
     assert!(old.is_success(), "{:?}", old.error);
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "sigkill_mid_load_keeps_the_old_data_and_a_usable_file",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(SIGKILL_CHILD, &path)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn child");
+    let mut child = support::spawn_test_child(
+        "sigkill_mid_load_keeps_the_old_data_and_a_usable_file",
+        &[(SIGKILL_CHILD, path.as_os_str())],
+    );
     // Wait until uncommitted pages of the child's transaction are on disk: its page cache
     // (2 MiB) spilled into the write-ahead log.
     let wal = dir.path().join("killed.db-wal");

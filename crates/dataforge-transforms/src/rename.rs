@@ -111,12 +111,11 @@ impl RenameColumns {
         })
     }
 
-    /// `at` is scratch space: the position of each pair's old name in the row.
-    fn rename_row(&self, r: &mut Record, at: &mut Vec<usize>) -> Result<(), TransformError> {
+    /// `at` is scratch space, one slot per pair: where the pair's old name is in the row.
+    fn rename_row(&self, r: &mut Record, at: &mut [usize]) -> Result<(), TransformError> {
         if self.pairs.len() > 64 {
             return self.rename_row_slow(r);
         }
-        at.resize(self.pairs.len(), 0);
         // One pass finds the old names present (and where) and the new names taken.
         let (mut present, mut taken) = (0u64, 0u64);
         for (i, k) in r.keys().enumerate() {
@@ -214,7 +213,7 @@ impl RenameColumns {
 
 impl Transform for RenameColumns {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
-        let mut at = Vec::with_capacity(self.pairs.len());
+        let mut at = vec![0; self.pairs.len()];
         Ok(for_each_row(batch, rows, |r| {
             self.rename_row(r, &mut at).map(|()| true)
         }))

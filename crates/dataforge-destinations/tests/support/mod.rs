@@ -1,4 +1,4 @@
-//! Shared helpers for the PostgreSQL integration tests.
+//! Shared helpers for the destinations' integration tests (PostgreSQL and SQLite).
 //!
 //! The database comes from `DATAFORGE_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`; `scripts/test.sh` starts a throwaway server when
@@ -171,17 +171,6 @@ pub async fn run_with_url(
     source: impl Source,
     batch_size: usize,
 ) -> RunReport {
-    let mut registry = Registry::new();
-    dataforge_destinations::register(&mut registry).expect("register");
-    let destination = registry
-        .build_destination(&config)
-        .unwrap_or_else(|e| panic!("destination config: {e}"));
-    let pipeline = Pipeline::builder("pg_test")
-        .source(source)
-        .destination(destination)
-        .batch_size(batch_size)
-        .build()
-        .expect("pipeline");
     let connections = StaticConnections::new()
         .with("postgres_default", url)
         .expect("connection");
@@ -189,7 +178,41 @@ pub async fn run_with_url(
         connections: Arc::new(connections),
         ..RunOptions::in_memory()
     };
-    pipeline.run(&opts).await
+    run_config(config, source, batch_size, &opts).await
+}
+
+/// Runs `source` into a destination built from `config` through the registry.
+pub async fn run_config(
+    config: serde_json::Value,
+    source: impl Source,
+    batch_size: usize,
+    opts: &RunOptions,
+) -> RunReport {
+    let mut registry = Registry::new();
+    dataforge_destinations::register(&mut registry).expect("register");
+    let destination = registry
+        .build_destination(&config)
+        .unwrap_or_else(|e| panic!("destination config: {e}"));
+    let pipeline = Pipeline::builder("destination_test")
+        .source(source)
+        .destination(destination)
+        .batch_size(batch_size)
+        .build()
+        .expect("pipeline");
+    pipeline.run(opts).await
+}
+
+/// Starts this test binary again, running only `test`, with `env` set: the child side of a
+/// test that kills a load mid-way (the test checks `env` to know which side it is).
+pub fn spawn_test_child(test: &str, env: &[(&str, &std::ffi::OsStr)]) -> std::process::Child {
+    let exe = std::env::current_exe().expect("test binary");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .stdout(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn child")
 }
 
 /// The error of a failed run, with its causes, or a panic when it succeeded.
