@@ -1,5 +1,5 @@
-//! The `file` source alone: Shopify-like JSONL orders parsed into records and drained, with
-//! JSONL parsing on the reading thread (1) and on a parser pool (2 threads).
+//! The `file` source alone: Shopify-like orders parsed into records and drained, as JSONL and
+//! as one JSON array (the same rows), parsed on the reading thread (1) and on a pool (2 threads).
 //!
 //! `cargo bench -p dataforge-benches --bench file_source`
 //! Rows/s is what criterion reports; MB/s = rows/s × the bytes per row printed at start.
@@ -22,6 +22,8 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("orders.jsonl");
     dataforge_benches::write_orders_jsonl(&input, ROWS).expect("write orders");
+    let array = dir.path().join("orders.json");
+    dataforge_benches::write_orders_json_array(&array, ROWS).expect("write orders");
     let bytes = std::fs::metadata(&input).expect("size").len();
     eprintln!(
         "file_source: {ROWS} orders, {bytes} bytes, {:.0} bytes/row",
@@ -31,16 +33,21 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("file_source");
     group.sample_size(10);
     group.throughput(Throughput::Elements(ROWS));
-    for threads in [1, 2] {
+    for (name, path, threads) in [
+        ("jsonl", &input, 1),
+        ("jsonl", &input, 2),
+        ("json_array", &array, 1),
+        ("json_array", &array, 2),
+    ] {
         let source = FileSource::from_config(FileSourceConfig {
-            path: input.to_string_lossy().into_owned(),
+            path: path.to_string_lossy().into_owned(),
             format: None,
             delimiter: None,
             has_header: None,
         })
         .expect("config")
         .with_parse_threads(threads);
-        group.bench_function(format!("jsonl_orders_parse_threads_{threads}"), |b| {
+        group.bench_function(format!("{name}_orders_parse_threads_{threads}"), |b| {
             b.iter(|| {
                 rt.block_on(async {
                     let ctx = RunContext::builder("bench").batch_size(1000).build();

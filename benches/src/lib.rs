@@ -112,6 +112,21 @@ pub fn write_orders_jsonl(path: &Path, n: u64) -> std::io::Result<()> {
     out.flush()
 }
 
+/// Writes orders `0..n` to `path` as one JSON array, an element per line.
+///
+/// # Errors
+/// Any I/O error.
+pub fn write_orders_json_array(path: &Path, n: u64) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    out.write_all(b"[")?;
+    for i in 0..n {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        out.write_all(order_json(i).as_bytes())?;
+    }
+    out.write_all(b"\n]\n")?;
+    out.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,9 +52,9 @@ pub enum FileSourceError {
         #[source]
         source: io::Error,
     },
-    /// A JSONL line is not valid JSON.
+    /// A JSONL line or a JSON array's element is not valid JSON.
     #[error("{}: line {line}: invalid JSON: {message}", path.display())]
-    Jsonl {
+    InvalidJson {
         /// The file.
         path: PathBuf,
         /// The line number, from 1.
@@ -62,22 +62,22 @@ pub enum FileSourceError {
         /// The parser's message.
         message: String,
     },
-    /// A JSONL line is valid JSON but not an object.
+    /// A JSONL line or a JSON array's element is not an object.
     #[error("{}: line {line}: expected a JSON object, found {found}", path.display())]
     NotAnObject {
         /// The file.
         path: PathBuf,
         /// The line number, from 1.
         line: u64,
-        /// What the line starts with.
+        /// What was found instead.
         found: &'static str,
     },
-    /// A JSON file is not an array of objects, or not valid JSON.
+    /// A JSON file is not an array: its punctuation is wrong or it ends early.
     #[error("{}: {message}", path.display())]
     Json {
         /// The file.
         path: PathBuf,
-        /// The parser's message (with line and column).
+        /// Where and what, as "line L column C: …".
         message: String,
     },
     /// A CSV row has a different number of fields than the first.

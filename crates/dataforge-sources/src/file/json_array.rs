@@ -1,82 +1,400 @@
-//! JSON array: `[{...}, {...}, ...]`, streamed one element at a time.
+//! JSON array: `[{...}, {...}, ...]`, cut element by element, never held whole in memory.
 //!
-//! The file is never held in memory: serde's `deserialize_seq` hands the elements to a visitor
-//! that fills a batch and sends it as soon as it is full.
+//! The cutter does not parse: it finds where each top-level object ends by counting braces
+//! outside strings (one `memchr3` pass visits only quotes and braces), copies the object's bytes into
+//! a chunk and lets [`super::json_chunks`] parse the chunks with `sonic-rs` in parallel, in
+//! order, as for JSONL. It checks the array's own punctuation (`[`, commas, `]`, nothing after
+//! it); the parser checks each object. Brackets are not counted: in valid JSON they balance
+//! inside an object, and an object whose brackets do not balance fails to parse.
 
-use std::fmt;
-use std::fs::File;
-use std::io::BufReader;
+use std::io::BufRead;
 use std::path::Path;
+use std::sync::Arc;
 
-use dataforge_core::{Batch, Record};
-use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
+use memchr::{memchr_iter, memchr3_iter, memrchr};
 
 use super::error::FileSourceError;
-use super::source::{Emitter, ReadError, ReadResult};
+use super::json_chunks::{Chunk, Feed, Position, Starts, describe};
+use super::source::ReadResult;
 
-const READ_BUFFER: usize = 1 << 20;
+/// Where the cutter is in the array's grammar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Before `[`.
+    Open,
+    /// After `[` (`first`) or after a comma: an object (or, when `first`, `]`) comes next.
+    Element { first: bool },
+    /// Inside an object.
+    Object(ObjectScan),
+    /// After an object: `,` or `]` comes next.
+    Separator,
+    /// After `]`: only whitespace may follow.
+    Closed,
+}
 
-/// Reads one JSON-array file, sending batches of `batch_size` records.
-pub(crate) fn read(path: &Path, batch_size: usize, emitter: &Emitter) -> ReadResult {
-    let file = File::open(path).map_err(|e| FileSourceError::io(path, e))?;
-    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(READ_BUFFER, file));
-    let mut stopped = false;
-    let seed = Elements {
-        batch_size,
-        emitter,
-        stopped: &mut stopped,
-    };
-    let result = seed.deserialize(&mut de).and_then(|()| de.end());
-    match result {
-        Ok(()) => Ok(()),
-        Err(_) if stopped => Err(ReadError::Stopped),
-        Err(e) if e.is_io() => Err(FileSourceError::io(path, std::io::Error::from(e)).into()),
-        Err(e) => Err(FileSourceError::Json {
-            path: path.to_owned(),
-            message: e.to_string(),
+/// Tracks the line and column of a byte offset while the file is read.
+#[derive(Clone, Copy)]
+struct Cursor {
+    offset: u64,
+    line: u64,
+    line_start: u64,
+}
+
+impl Cursor {
+    /// Moves past `bytes`.
+    fn advance(&mut self, bytes: &[u8]) {
+        if let Some(last) = memrchr(b'\n', bytes) {
+            self.line += memchr_iter(b'\n', bytes).count() as u64;
+            self.line_start = self.offset + last as u64 + 1;
         }
-        .into()),
+        self.offset += bytes.len() as u64;
+    }
+
+    /// The position of the byte `ahead` bytes past the cursor, on the cursor's line.
+    fn at(&self, ahead: usize) -> Position {
+        Position {
+            line: self.line,
+            column: self.offset + ahead as u64 - self.line_start + 1,
+        }
     }
 }
 
-/// Visits the top-level array, sending full batches as it goes.
-struct Elements<'a> {
+/// Cuts one JSON-array file into chunks of `batch_size` objects.
+pub(crate) fn cut(
+    path: &Arc<Path>,
+    reader: &mut dyn BufRead,
     batch_size: usize,
-    emitter: &'a Emitter,
-    stopped: &'a mut bool,
+    feed: &mut Feed<'_>,
+) -> ReadResult {
+    let new_chunk = |feed: &Feed<'_>| {
+        feed.chunk(
+            path,
+            batch_size,
+            Starts::Positions(Vec::with_capacity(batch_size)),
+        )
+    };
+    let syntax = |at: Position, message: String| FileSourceError::Json {
+        path: path.to_path_buf(),
+        message: format!("line {} column {}: {message}", at.line, at.column),
+    };
+    let mut state = State::Open;
+    let mut cursor = Cursor {
+        offset: 0,
+        line: 1,
+        line_start: 0,
+    };
+    let mut chunk = new_chunk(feed);
+    loop {
+        // `cursor` stands at `buf[mark]`; it is moved forward only when a position is needed
+        // and at the end of the buffer, so each byte is counted once.
+        let mut mark = 0;
+        let buf = reader
+            .fill_buf()
+            .map_err(|e| FileSourceError::io(path.to_path_buf(), e))?;
+        if buf.is_empty() {
+            break;
+        }
+        let mut i = 0;
+        while i < buf.len() {
+            if let State::Object(scan) = &mut state {
+                let start = i;
+                let end = scan.run(buf, i);
+                chunk.data.extend_from_slice(&buf[start..end]);
+                i = end;
+                if scan.depth == 0 {
+                    chunk.ends.push(chunk.data.len());
+                    state = State::Separator;
+                    if chunk.ends.len() >= batch_size {
+                        let full = std::mem::replace(&mut chunk, new_chunk(feed));
+                        feed.send(full)?;
+                        feed.check()?;
+                    }
+                }
+                continue;
+            }
+            let b = buf[i];
+            if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                i += 1;
+                continue;
+            }
+            let mut at = || {
+                cursor.advance(&buf[mark..i]);
+                mark = i;
+                cursor.at(0)
+            };
+            state = match (state, b) {
+                (State::Open, b'[') => State::Element { first: true },
+                (State::Open, _) => {
+                    let found = describe(b);
+                    return Err(syntax(
+                        at(),
+                        format!("expected a JSON array of objects, found {found}"),
+                    )
+                    .into());
+                }
+                (State::Element { first: true }, b']') | (State::Separator, b']') => State::Closed,
+                (State::Element { .. }, b'{') => {
+                    push_start(&mut chunk, at());
+                    State::Object(ObjectScan::default())
+                }
+                (State::Element { .. }, _) => {
+                    // `]` right after a comma: a trailing comma.
+                    let found = if b == b']' { "`]`" } else { describe(b) };
+                    return Err(FileSourceError::NotAnObject {
+                        path: path.to_path_buf(),
+                        line: at().line,
+                        found,
+                    }
+                    .into());
+                }
+                (State::Separator, b',') => State::Element { first: false },
+                (State::Separator, _) => {
+                    return Err(syntax(
+                        at(),
+                        format!(
+                            "expected `,` or `]` after an array element, found {}",
+                            shown(b)
+                        ),
+                    )
+                    .into());
+                }
+                (State::Closed, _) => {
+                    return Err(syntax(
+                        at(),
+                        format!("unexpected {} after the end of the array", shown(b)),
+                    )
+                    .into());
+                }
+                (State::Object(_), _) => unreachable!("objects are scanned above"),
+            };
+            // An object's `{` is scanned with the object.
+            if !matches!(state, State::Object(_)) {
+                i += 1;
+            }
+        }
+        let len = buf.len();
+        cursor.advance(&buf[mark..]);
+        reader.consume(len);
+    }
+    if state != State::Closed {
+        let what = match state {
+            State::Open => "the file is empty: expected a JSON array of objects",
+            _ => "unexpected end of file: the array is not closed with `]`",
+        };
+        return Err(syntax(cursor.at(0), what.to_owned()).into());
+    }
+    feed.send(chunk)
 }
 
-impl<'de> DeserializeSeed<'de> for Elements<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
+/// Records where the next object of `chunk` starts.
+fn push_start(chunk: &mut Chunk, at: Position) {
+    if let Starts::Positions(p) = &mut chunk.starts {
+        p.push(at);
     }
 }
 
-impl<'de> Visitor<'de> for Elements<'_> {
-    type Value = ();
+/// Where a scan of one object stands, carried from one buffer to the next.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ObjectScan {
+    /// Braces open (outside strings).
+    depth: u32,
+    /// Inside a string.
+    in_string: bool,
+    /// The previous buffer ended inside a string with an odd run of backslashes: a quote at
+    /// the start of this one is escaped.
+    odd_backslashes: bool,
+}
 
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON array of objects")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut batch: Batch = Vec::with_capacity(self.batch_size);
-        while let Some(record) = seq.next_element::<Record>()? {
-            batch.push(record);
-            if batch.len() >= self.batch_size {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(self.batch_size));
-                if self.emitter.send(full).is_err() {
-                    *self.stopped = true;
-                    return Err(de::Error::custom("the source stopped"));
+impl ObjectScan {
+    /// Scans `buf` from `from` (the object's `{`, or 0 when it goes on from the previous
+    /// buffer); returns the index just past the object's closing brace (then `depth` is 0), or
+    /// `buf.len()` when the object goes on past the buffer.
+    ///
+    /// One `memchr3` pass visits every quote and brace; a quote inside a string ends it unless
+    /// an odd run of backslashes precedes it (the usual trick of SIMD JSON scanners), so the
+    /// bytes between are never looked at one by one.
+    fn run(&mut self, buf: &[u8], from: usize) -> usize {
+        for k in memchr3_iter(b'"', b'{', b'}', &buf[from..]) {
+            let i = from + k;
+            match (self.in_string, buf[i]) {
+                (true, b'"') => self.in_string = self.escaped(&buf[..i]),
+                (true, _) => {}
+                (false, b'"') => self.in_string = true,
+                (false, b'{') => self.depth += 1,
+                (false, _) => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return i + 1;
+                    }
                 }
             }
         }
-        if self.emitter.send(batch).is_err() {
-            *self.stopped = true;
-            return Err(de::Error::custom("the source stopped"));
+        self.odd_backslashes = self.in_string && self.escaped(buf);
+        buf.len()
+    }
+
+    /// Whether the byte after `before` (in this buffer) is escaped: an odd run of backslashes
+    /// ends `before`, counting on into the previous buffer when the run fills it.
+    fn escaped(&self, before: &[u8]) -> bool {
+        let run = before.iter().rev().take_while(|&&b| b == b'\\').count();
+        let odd = run % 2 == 1;
+        if run == before.len() {
+            odd != self.odd_backslashes
+        } else {
+            odd
         }
-        Ok(())
+    }
+}
+
+/// A byte as shown in a message: punctuation in backquotes, a value by its kind.
+fn shown(b: u8) -> String {
+    match b {
+        b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => describe(b).to_owned(),
+        _ if b.is_ascii_graphic() => format!("`{}`", b as char),
+        _ => format!("byte 0x{b:02x}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::json_chunks::cut_bytes;
+    use super::cut;
+
+    /// The rows of `text` as JSON, cut with every small buffer size (so a buffer boundary
+    /// falls on every byte: in strings, on escapes, between elements) and as one batch each.
+    fn rows(text: &str, batch_size: usize) -> Vec<serde_json::Value> {
+        let whole = cut_bytes(cut, text.as_bytes(), 1 << 16, batch_size).expect("valid");
+        for buffer in 1..=9 {
+            let small = cut_bytes(cut, text.as_bytes(), buffer, batch_size).expect("valid");
+            assert_eq!(small, whole, "buffer of {buffer} bytes");
+        }
+        assert!(whole.iter().all(|b| b.len() <= batch_size && !b.is_empty()));
+        whole.iter().flatten().map(|r| r.to_json()).collect()
+    }
+
+    fn error(text: &str) -> String {
+        let whole = cut_bytes(cut, text.as_bytes(), 1 << 16, 2).expect_err("invalid");
+        for buffer in [1, 2, 5] {
+            let small = cut_bytes(cut, text.as_bytes(), buffer, 2).expect_err("invalid");
+            assert_eq!(small, whole, "buffer of {buffer} bytes");
+        }
+        whole
+    }
+
+    #[test]
+    fn cuts_objects_whose_strings_hold_braces_quotes_and_escapes() {
+        let text = concat!(
+            "\n  [\n",
+            r#"  {"s": "a \"}\" {", "t": "\\", "u": "\\\"}"},"#,
+            "\n",
+            r#"  {"nested": {"a": [{"b": {}}, "}"], "c": {"d": null}}, "é": "日本"},"#,
+            r#"{},{"last":[1,2,{"x":"]"}]}"#,
+            "\n]\n"
+        );
+        let expected: Vec<serde_json::Value> = serde_json::from_str(text).expect("valid JSON");
+        for batch_size in [1, 2, 3, 10] {
+            assert_eq!(rows(text, batch_size), expected, "batches of {batch_size}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Any objects, with strings of quotes, backslashes, braces and brackets, written
+        /// compact or pretty and cut through any buffer size, come back exactly.
+        #[test]
+        fn any_array_of_objects_cuts_back_to_its_elements(
+            objects in proptest::collection::vec(
+                proptest::collection::vec(
+                    ("[a-z\\\\\"{}\\[\\]]{0,6}", "[a-z\\\\\"{}\\[\\] é]{0,40}"),
+                    0..5,
+                ),
+                0..8,
+            ),
+            pretty: bool,
+            // Small buffers put a boundary everywhere; large ones scan 64-byte blocks.
+            buffer in proptest::prop_oneof![1usize..40, 64usize..400],
+            batch_size in 1usize..4,
+        ) {
+            let expected: Vec<serde_json::Value> = objects
+                .iter()
+                .map(|fields| {
+                    let inner: serde_json::Map<_, _> =
+                        fields.iter().map(|(k, v)| (k.clone(), serde_json::json!([v]))).collect();
+                    let outer: serde_json::Map<_, _> =
+                        fields.iter().map(|(k, v)| (v.clone(), serde_json::json!({ k: inner.clone() }))).collect();
+                    serde_json::Value::Object(outer)
+                })
+                .collect();
+            let text = if pretty {
+                serde_json::to_string_pretty(&expected)
+            } else {
+                serde_json::to_string(&expected)
+            }
+            .expect("serialise");
+            let batches = cut_bytes(cut, text.as_bytes(), buffer, batch_size).expect("valid");
+            let got: Vec<serde_json::Value> = batches.iter().flatten().map(|r| r.to_json()).collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn an_empty_array_has_no_rows() {
+        assert!(rows("[]", 2).is_empty());
+        assert!(rows(" \r\n[ \t\n ]\n\n", 2).is_empty());
+    }
+
+    #[test]
+    fn punctuation_errors_name_line_and_column() {
+        let cases = [
+            (
+                r#"{"id":1}"#,
+                "test.json: line 1 column 1: expected a JSON array of objects, found an object",
+            ),
+            (
+                "[{\"a\":1},\n  2]",
+                "test.json: line 2: expected a JSON object, found a number",
+            ),
+            (
+                r#"[{"a":1},]"#,
+                "test.json: line 1: expected a JSON object, found `]`",
+            ),
+            (
+                r#"[{"a":1} {"b":2}]"#,
+                "test.json: line 1 column 10: expected `,` or `]` after an array element, \
+                 found an object",
+            ),
+            (
+                "[{\"a\":1}]\n x",
+                "test.json: line 2 column 2: unexpected `x` after the end of the array",
+            ),
+            (
+                "[{\"a\":1},\n{\"b\":\"}",
+                "test.json: line 2 column 8: unexpected end of file: the array is not closed \
+                 with `]`",
+            ),
+            (
+                "",
+                "test.json: line 1 column 1: the file is empty: expected a JSON array of objects",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(error(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_element_names_its_line_and_column_in_the_file() {
+        let one_line = error("[\n  {\"a\": 1},\n  {\"b\": tru}\n]");
+        assert!(
+            one_line.starts_with("test.json: line 3: invalid JSON: "),
+            "{one_line}"
+        );
+        assert!(one_line.contains("(column 12)"), "{one_line}");
+        let spanning = error("[{\"a\": 1},\n{\n  \"b\":\n    nul\n}]");
+        assert!(
+            spanning.starts_with("test.json: line 4: invalid JSON: "),
+            "{spanning}"
+        );
+        assert!(spanning.contains("(column 8)"), "{spanning}");
     }
 }

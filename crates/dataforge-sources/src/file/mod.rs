@@ -10,14 +10,15 @@
 //! - `delimiter` (CSV, one ASCII character, default `,`) and `has_header` (CSV, default true;
 //!   without a header the columns are `column_1`, `column_2`, …).
 //!
-//! Files are streamed, never read whole: JSONL line by line (parsed in parallel, order kept),
-//! a JSON array element by element, CSV row by row. CSV values are strings (an empty cell is an
+//! Files are streamed, never read whole: JSONL line by line and a JSON array element by element
+//! (both parsed in parallel, order kept), CSV row by row. CSV values are strings (an empty cell is an
 //! empty string); give them types with a `cast` transform. Errors name the file and line.
 
 mod config;
 mod csv;
 mod error;
 mod json_array;
+mod json_chunks;
 mod jsonl;
 mod source;
 #[cfg(test)]

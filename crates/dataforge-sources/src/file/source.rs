@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{CsvOptions, FileFormat, Settings};
 use super::error::FileSourceError;
-use super::{csv, json_array, jsonl};
+use super::{csv, json_array, json_chunks, jsonl};
 
 /// Reads JSONL, JSON-array or CSV files (a path or a glob) as batches of records.
 #[derive(Clone, Debug)]
@@ -158,11 +158,13 @@ impl Source for FileSource {
         let csv_options = settings.csv;
         let read_one: fn(&std::path::Path, CsvOptions, usize, &Emitter) -> ReadResult = match format
         {
-            FileFormat::Jsonl => {
-                return jsonl::extract(files, batch_size, self.parse_threads, cancel, out).await;
-            }
-            FileFormat::Json => {
-                |path, _, batch_size, emitter| json_array::read(path, batch_size, emitter)
+            FileFormat::Jsonl | FileFormat::Json => {
+                let cut: json_chunks::Cutter = match format {
+                    FileFormat::Jsonl => jsonl::cut,
+                    _ => json_array::cut,
+                };
+                let threads = self.parse_threads;
+                return json_chunks::extract(files, batch_size, threads, cut, cancel, out).await;
             }
             FileFormat::Csv => csv::read,
         };
