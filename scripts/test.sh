@@ -9,34 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-url="${DATAFORGE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
-
-answers() {
-    # True when a server accepts connections for the URL (the database may not exist yet).
-    if command -v pg_isready >/dev/null 2>&1; then
-        pg_isready -q -t 3 -d "$1" >/dev/null 2>&1
-    elif command -v psql >/dev/null 2>&1; then
-        psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1
-    else
-        return 1
-    fi
-}
-
-find_pg_bin() {
-    if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
-        dirname "$(readlink -f "$(command -v initdb)")"
-        return 0
-    fi
-    local d
-    # DATAFORGE_PG_BIN_GLOB replaces the default place to look (a test points it at nothing).
-    for d in $(ls -d ${DATAFORGE_PG_BIN_GLOB:-/usr/lib/postgresql/*/bin} 2>/dev/null | sort -V -r); do
-        if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
-            echo "$d"
-            return 0
-        fi
-    done
-    return 1
-}
+. scripts/lib/postgres.sh
+url="$(test_database_url)"
 
 free_port() {
     local p
