@@ -25,22 +25,8 @@ fn which(tool: &str) -> PathBuf {
 fn without_postgres_binaries_the_test_script_says_how_to_install_them() {
     // A PATH with only the coreutils the script needs before it looks for PostgreSQL: no
     // pg_isready, psql, initdb or pg_ctl, and no cargo (it must stop before running tests).
-    let bin = tempfile::tempdir().expect("tempdir");
-    for tool in ["dirname", "ls", "sort"] {
-        std::os::unix::fs::symlink(which(tool), bin.path().join(tool)).expect("symlink");
-    }
-    let out = Command::new(which("bash"))
-        .arg(root().join("scripts/test.sh"))
-        .env_clear()
-        .env("PATH", bin.path())
-        // Nothing listens on port 1; and no binaries where the script looks for them.
-        .env(
-            "DATAFORGE_TEST_DATABASE_URL",
-            "postgres://postgres@127.0.0.1:1/test",
-        )
-        .env("DATAFORGE_PG_BIN_GLOB", bin.path().join("nothing/*/bin"))
-        .output()
-        .expect("runs bash");
+    let bin = bin_dir(&["dirname", "ls", "sort"], &[]);
+    let out = run_script("test.sh", bin.path(), &bin.path().join("nothing/*/bin"));
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -56,6 +42,22 @@ fn without_postgres_binaries_the_test_script_says_how_to_install_them() {
             && stderr.contains("DATAFORGE_TEST_DATABASE_URL"),
         "{stderr}"
     );
+}
+
+/// Runs `scripts/<script>` with only `bin` on `PATH`, no server at the test URL (nothing
+/// listens on port 1) and `bin_glob` as where PostgreSQL's binaries are looked for.
+fn run_script(script: &str, bin: &Path, bin_glob: &Path) -> std::process::Output {
+    Command::new(which("bash"))
+        .arg(root().join("scripts").join(script))
+        .env_clear()
+        .env("PATH", bin)
+        .env(
+            "DATAFORGE_TEST_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/test",
+        )
+        .env("DATAFORGE_PG_BIN_GLOB", bin_glob)
+        .output()
+        .expect("runs bash")
 }
 
 /// A directory for `PATH` holding links to `tools` and the given stub scripts.
@@ -115,17 +117,7 @@ fi
             std::fs::copy(which("true"), dir.join(tool)).expect("copy");
         }
     }
-    let out = Command::new(which("bash"))
-        .arg(root().join("scripts/install-postgres.sh"))
-        .env_clear()
-        .env("PATH", bin.path())
-        .env(
-            "DATAFORGE_TEST_DATABASE_URL",
-            "postgres://postgres@127.0.0.1:1/test",
-        )
-        .env("DATAFORGE_PG_BIN_GLOB", pg.join("*/bin"))
-        .output()
-        .expect("runs bash");
+    let out = run_script("install-postgres.sh", bin.path(), &pg.join("*/bin"));
     Install {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
