@@ -5,6 +5,11 @@
 //! Rows/s is what criterion reports; MB/s = rows/s × the bytes per row printed at start.
 #![allow(missing_docs)]
 
+/// The allocator the `dataforge` binary uses (see its main.rs): rows are freed on another
+/// thread than the one that parsed them, which glibc's malloc serialises.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use dataforge_sources as _;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
