@@ -50,11 +50,11 @@ impl Cursor {
         self.offset += bytes.len() as u64;
     }
 
-    /// The position of the byte `ahead` bytes past the cursor, on the cursor's line.
-    fn at(&self, ahead: usize) -> Position {
+    /// The position of the byte at the cursor.
+    fn position(&self) -> Position {
         Position {
             line: self.line,
-            column: self.offset + ahead as u64 - self.line_start + 1,
+            column: self.offset - self.line_start + 1,
         }
     }
 }
@@ -120,7 +120,7 @@ pub(crate) fn cut(
             let mut at = || {
                 cursor.advance(&buf[mark..i]);
                 mark = i;
-                cursor.at(0)
+                cursor.position()
             };
             state = match (state, b) {
                 (State::Open, b'[') => State::Element { first: true },
@@ -181,7 +181,7 @@ pub(crate) fn cut(
             State::Open => "the file is empty: expected a JSON array of objects",
             _ => "unexpected end of file: the array is not closed with `]`",
         };
-        return Err(syntax(cursor.at(0), what.to_owned()).into());
+        return Err(syntax(cursor.position(), what.to_owned()).into());
     }
     feed.send(chunk)
 }
