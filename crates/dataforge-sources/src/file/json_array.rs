@@ -177,11 +177,19 @@ pub(crate) fn cut(
         reader.consume(len);
     }
     if state != State::Closed {
-        let what = match state {
-            State::Open => "the file is empty: expected a JSON array of objects",
-            _ => "unexpected end of file: the array is not closed with `]`",
+        let open_object = match (&state, &chunk.starts) {
+            (State::Object(_), Starts::Positions(p)) => p.last(),
+            _ => None,
         };
-        return Err(syntax(cursor.position(), what.to_owned()).into());
+        let what = match (state, open_object) {
+            (State::Open, _) => "the file is empty: expected a JSON array of objects".to_owned(),
+            (_, Some(at)) => format!(
+                "unexpected end of file: the object at line {} column {} is not closed",
+                at.line, at.column
+            ),
+            _ => "unexpected end of file: the array is not closed with `]`".to_owned(),
+        };
+        return Err(syntax(cursor.position(), what).into());
     }
     feed.send(chunk)
 }
@@ -369,7 +377,12 @@ mod tests {
             ),
             (
                 "[{\"a\":1},\n{\"b\":\"}",
-                "test.json: line 2 column 8: unexpected end of file: the array is not closed \
+                "test.json: line 2 column 8: unexpected end of file: the object at line 2 \
+                 column 1 is not closed",
+            ),
+            (
+                "[{\"a\":1}\n",
+                "test.json: line 2 column 1: unexpected end of file: the array is not closed \
                  with `]`",
             ),
             (
