@@ -96,7 +96,9 @@ impl Chunk {
                 line: first + i as u64,
                 column: 1 + lead,
             },
-            // A cutter copies elements from their first byte: nothing is trimmed.
+            // A cutter copies elements from their first byte: nothing is trimmed. The array
+            // cutter records a start at each object's `{` before it records the object's end,
+            // so every object `i` has one.
             Starts::Positions(p) => p[i],
         }
     }
@@ -211,9 +213,9 @@ impl Feed<'_> {
     }
 }
 
-/// Cuts one open file (its byte-order mark already skipped; the reader is a `dyn BufRead` so
-/// tests can cut any bytes with any buffer size) into chunks of `batch_size`
-/// objects and sends them to the feed.
+/// Cuts one open file (its byte-order mark already skipped) into chunks of `batch_size`
+/// objects and sends them to the feed. The reader is a `dyn BufRead` so that tests can cut any
+/// bytes through any buffer size.
 pub(crate) type Cutter = fn(&Arc<Path>, &mut dyn BufRead, usize, &mut Feed<'_>) -> ReadResult;
 
 /// Streams the objects of `files`, cut by `cut`.
