@@ -1,17 +1,17 @@
 //! JSON array: `[{...}, {...}, ...]`, cut element by element, never held whole in memory.
 //!
 //! The cutter does not parse: it finds where each top-level object ends by counting braces
-//! outside strings (one `memchr3` pass visits only quotes and braces), copies the object's bytes into
-//! a chunk and lets [`super::json_chunks`] parse the chunks with `sonic-rs` in parallel, in
-//! order, as for JSONL. It checks the array's own punctuation (`[`, commas, `]`, nothing after
-//! it); the parser checks each object. Brackets are not counted: in valid JSON they balance
-//! inside an object, and an object whose brackets do not balance fails to parse.
+//! outside strings (a tight loop from one quote or brace to the next), copies the object's
+//! bytes into a chunk and lets [`super::json_chunks`] parse the chunks with `sonic-rs` in
+//! parallel, in order, as for JSONL. It checks the array's own punctuation (`[`, commas, `]`,
+//! nothing after it); the parser checks each object. Brackets are not counted: in valid JSON
+//! they balance inside an object, and an object whose brackets do not balance fails to parse.
 
 use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 
-use memchr::{memchr_iter, memchr3_iter, memrchr};
+use memchr::{memchr_iter, memrchr};
 
 use super::error::FileSourceError;
 use super::json_chunks::{Chunk, Feed, Position, Starts, describe};
@@ -208,9 +208,8 @@ struct ObjectScan {
     depth: u32,
     /// Inside a string.
     in_string: bool,
-    /// The previous buffer ended inside a string with an odd run of backslashes: a quote at
-    /// the start of this one is escaped.
-    odd_backslashes: bool,
+    /// The last byte scanned was an escaping backslash: the next byte is escaped.
+    escape: bool,
 }
 
 impl ObjectScan {
@@ -218,39 +217,57 @@ impl ObjectScan {
     /// buffer); returns the index just past the object's closing brace (then `depth` is 0), or
     /// `buf.len()` when the object goes on past the buffer.
     ///
-    /// One `memchr3` pass visits every quote and brace; a quote inside a string ends it unless
-    /// an odd run of backslashes precedes it (the usual trick of SIMD JSON scanners), so the
-    /// bytes between are never looked at one by one.
+    /// Two tight loops take turns: inside a string, to the next quote or backslash (a
+    /// backslash escapes the byte after it); outside, to the next quote or brace. Measured
+    /// faster than `memchr3` here: the stops are a few bytes apart, too close for its setup to
+    /// pay off.
     fn run(&mut self, buf: &[u8], from: usize) -> usize {
-        for k in memchr3_iter(b'"', b'{', b'}', &buf[from..]) {
-            let i = from + k;
-            match (self.in_string, buf[i]) {
-                (true, b'"') => self.in_string = self.escaped(&buf[..i]),
-                (true, _) => {}
-                (false, b'"') => self.in_string = true,
-                (false, b'{') => self.depth += 1,
-                (false, _) => {
-                    self.depth -= 1;
-                    if self.depth == 0 {
-                        return i + 1;
+        let (mut depth, mut in_string, mut escape) = (self.depth, self.in_string, self.escape);
+        let mut i = from;
+        let n = buf.len();
+        while i < n {
+            if escape {
+                escape = false;
+                i += 1;
+            } else if in_string {
+                match buf[i..].iter().position(|&b| b == b'"' || b == b'\\') {
+                    None => i = n,
+                    Some(k) => {
+                        i += k;
+                        if buf[i] == b'"' {
+                            in_string = false;
+                        } else {
+                            escape = true;
+                        }
+                        i += 1;
+                    }
+                }
+            } else {
+                match buf[i..]
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'{' || b == b'}')
+                {
+                    None => i = n,
+                    Some(k) => {
+                        i += k;
+                        match buf[i] {
+                            b'"' => in_string = true,
+                            b'{' => depth += 1,
+                            _ => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    self.depth = 0;
+                                    return i + 1;
+                                }
+                            }
+                        }
+                        i += 1;
                     }
                 }
             }
         }
-        self.odd_backslashes = self.in_string && self.escaped(buf);
-        buf.len()
-    }
-
-    /// Whether the byte after `before` (in this buffer) is escaped: an odd run of backslashes
-    /// ends `before`, counting on into the previous buffer when the run fills it.
-    fn escaped(&self, before: &[u8]) -> bool {
-        let run = before.iter().rev().take_while(|&&b| b == b'\\').count();
-        let odd = run % 2 == 1;
-        if run == before.len() {
-            odd != self.odd_backslashes
-        } else {
-            odd
-        }
+        (self.depth, self.in_string, self.escape) = (depth, in_string, escape);
+        n
     }
 }
 
