@@ -42,3 +42,47 @@ pub(crate) fn cut(
         feed.send(chunk)?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::json_chunks::cut_bytes;
+    use super::cut;
+
+    #[test]
+    fn lines_cut_the_same_through_any_buffer_with_blank_lines_and_crlf() {
+        let text = "{\"id\":1,\"s\":\"a\\\\n}\"}\r\n\n  \n{\"id\":2}\n{\"id\":3,\"n\":{\"x\":[1]}}";
+        let whole = cut_bytes(cut, text.as_bytes(), 1 << 16, 2).expect("valid");
+        let ids: Vec<_> = whole
+            .iter()
+            .map(|b| {
+                b.iter()
+                    .map(|r| r.to_json()["id"].as_i64())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        // Blank lines are not rows: batches of 2 non-blank lines.
+        assert_eq!(ids, [vec![Some(1), Some(2)], vec![Some(3)]]);
+        for buffer in 1..=9 {
+            let small = cut_bytes(cut, text.as_bytes(), buffer, 2).expect("valid");
+            assert_eq!(small, whole, "buffer of {buffer} bytes");
+        }
+    }
+
+    #[test]
+    fn a_bad_line_is_named_by_its_line_in_the_file() {
+        let text = "{\"id\":1}\n\n  {\"id\": tru}\n";
+        for buffer in [1, 3, 1 << 16] {
+            let err = cut_bytes(cut, text.as_bytes(), buffer, 10).expect_err("invalid");
+            assert!(
+                err.starts_with("test.json: line 3: invalid JSON: "),
+                "{err}"
+            );
+            assert!(err.contains("(column 13)"), "{err}");
+        }
+        let err = cut_bytes(cut, b"{}\n[1]\n", 1 << 16, 10).expect_err("not an object");
+        assert_eq!(
+            err,
+            "test.json: line 2: expected a JSON object, found an array"
+        );
+    }
+}
