@@ -33,7 +33,6 @@ enum State {
 }
 
 /// Tracks the line and column of a byte offset while the file is read.
-#[derive(Clone, Copy)]
 struct Cursor {
     offset: u64,
     line: u64,
