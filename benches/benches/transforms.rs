@@ -6,11 +6,11 @@
 //! the ratios. `DATAFORGE_BENCH_ROWS` sets the row count of the summary (default 200000).
 //!
 //! What is timed: the transforms only. The input batches are built before the clock starts, by
-//! deserialising each order's JSON as a source does (a clone of parsed rows would differ: its
-//! field vectors have no spare room, where a parsed row's usually has); through the runner, the source moves those pre-built batches out and the destination
-//! counts rows and drops the batches, so the runner figure is the chain plus the runner's own
-//! cost (channels, blocking threads, ordering), not a deep copy of the input or a collecting
-//! destination.
+//! deserialising each order's JSON as a source does (not by cloning parsed rows, which would lay
+//! them out in memory differently); through the runner, the source moves those pre-built
+//! batches out and the destination counts rows and drops the batches, so the runner figure is
+//! the chain plus the runner's own cost (channels, blocking threads, ordering), not a deep copy
+//! of the input or a collecting destination.
 //!
 //! Two shapes of input are timed. *Whole list*: every row is built first (200k orders, far more
 //! than the caches hold), then the chain runs over them, as the Python original does over its

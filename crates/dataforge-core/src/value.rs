@@ -3,6 +3,12 @@
 //! Records are deserialised straight from JSON (any serde deserializer; the file source uses
 //! `sonic-rs`) without an intermediate tree. Keys are [`CompactString`]s, so column names up to
 //! 24 bytes live inline and a row costs one allocation for its field vector.
+//!
+//! A parsed object's fields, and an array's elements, are gathered on the stack and then moved
+//! into a vector of exactly their length. A vector grown while parsing would hold up to twice
+//! the room it needs, and the old blocks it leaves behind scatter the row's allocations: the
+//! larger, scattered rows cost more to read and twice as much to free (see ARCHITECTURE.md,
+//! "Performance notes").
 
 use std::fmt;
 
@@ -11,6 +17,26 @@ pub use compact_str::CompactString;
 use rust_decimal::Decimal;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use smallvec::SmallVec;
+
+/// Fields of one object gathered on the stack while it is parsed; more spill to the heap.
+type ParsedFields = SmallVec<[(CompactString, Value); 16]>;
+
+/// Elements of one array gathered on the stack while it is parsed; more spill to the heap.
+type ParsedElements = SmallVec<[Value; 8]>;
+
+/// A vector of exactly the gathered items (see the module docs for why).
+fn exact<A: smallvec::Array>(items: SmallVec<A>) -> Vec<A::Item> {
+    if items.spilled() {
+        let mut v = items.into_vec();
+        v.shrink_to_fit();
+        v
+    } else {
+        let mut v = Vec::with_capacity(items.len());
+        v.extend(items);
+        v
+    }
+}
 
 /// One value of a record: JSON's kinds plus the typed values a `cast` produces.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -263,6 +289,12 @@ impl Record {
         self.fields.push((key.into(), value.into()));
     }
 
+    /// Makes room for `additional` more fields, exactly (rows are sized to their fields when
+    /// parsed: a transform that adds several columns reserves them once).
+    pub fn reserve_exact(&mut self, additional: usize) {
+        self.fields.reserve_exact(additional);
+    }
+
     /// Removes `key`, keeping the order of the other fields.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         self.position(key).map(|i| self.fields.remove(i).1)
@@ -445,11 +477,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Value::deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let mut out = ParsedElements::new();
         while let Some(v) = seq.next_element()? {
             out.push(v);
         }
-        Ok(Value::Array(out))
+        Ok(Value::Array(exact(out)))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
         RecordVisitor.visit_map(map).map(Value::Object)
@@ -491,8 +523,7 @@ impl<'de> Visitor<'de> for RecordVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
-        let mut fields: Vec<(CompactString, Value)> =
-            Vec::with_capacity(map.size_hint().unwrap_or(8));
+        let mut fields = ParsedFields::new();
         // A 64-bit signature of the keys seen: a duplicate key (JSON allows them; the last
         // wins, as in serde_json) is searched for only when its bit is already set.
         let mut seen: u64 = 0;
@@ -508,7 +539,9 @@ impl<'de> Visitor<'de> for RecordVisitor {
             seen |= bit;
             fields.push((key, value));
         }
-        Ok(Record { fields })
+        Ok(Record {
+            fields: exact(fields),
+        })
     }
 }
 
@@ -568,6 +601,44 @@ mod tests {
             back,
             r#"{"id":1,"name":"Zoë","tags":["a"],"c":{"d":null},"f":-1500.0}"#
         );
+    }
+
+    /// Every object and array of a parsed row, nested or not, holds exactly its items: with
+    /// both parsers, for sizes below, at and above the stack buffers (16 fields, 8 elements).
+    #[test]
+    fn parsed_rows_hold_no_spare_room() {
+        fn check(v: &Value) {
+            match v {
+                Value::Object(r) => {
+                    assert_eq!(r.fields.capacity(), r.fields.len());
+                    r.fields.iter().for_each(|(_, v)| check(v));
+                }
+                Value::Array(a) => {
+                    assert_eq!(a.capacity(), a.len());
+                    a.iter().for_each(check);
+                }
+                _ => {}
+            }
+        }
+        for n in [0usize, 1, 3, 8, 9, 16, 17, 40] {
+            let fields: Vec<String> = (0..n).map(|i| format!(r#""k{i}":{i}"#)).collect();
+            let elements: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+            let text = format!(
+                r#"{{"o":{{{}}},"a":[{}],"nested":[{{{}}}],{}}}"#,
+                fields.join(","),
+                elements.join(","),
+                fields.join(","),
+                fields.join(",")
+            )
+            .replace(",}", "}");
+            for row in [
+                serde_json::from_str::<Record>(&text).expect("serde_json"),
+                sonic_rs::from_str::<Record>(&text).expect("sonic"),
+            ] {
+                assert_eq!(row.len(), 3 + n, "{text}");
+                check(&Value::Object(row));
+            }
+        }
     }
 
     #[test]

@@ -192,6 +192,9 @@ impl Flatten {
         // spare room, often enough for the new columns).
         s.tail.clear();
         s.tail.extend(r.drain_from(first));
+        // One growth for all the new columns. Counting each flattened object too leaves room
+        // for a column or two that later transforms add.
+        r.reserve_exact(s.tail.len() + s.names.len());
         let mut names = s.names.drain(..);
         for (k, v) in s.tail.drain(..) {
             match v {
