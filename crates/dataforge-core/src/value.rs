@@ -605,6 +605,45 @@ mod tests {
 
     /// Every object and array of a parsed row, nested or not, holds exactly its items: with
     /// both parsers, for sizes below, at and above the stack buffers (16 fields, 8 elements).
+    /// The stack buffers are per nesting level. serde_json stops at 128 levels and sonic-rs
+    /// (the file source's parser) at 254; that depth fits the 2 MiB stack of spawned and tokio
+    /// blocking threads in optimised builds (it needs under 512 KiB there; unoptimised frames
+    /// are several times larger, so a debug build gets 8 MiB), and deeper input is an error,
+    /// not a stack overflow.
+    #[test]
+    fn deepest_nesting_fits_a_thread_stack() {
+        // 1 + 2 * levels deep: an object of arrays of objects.
+        let nested = |levels: usize| {
+            let mut text = String::from("{");
+            for _ in 0..levels {
+                text.push_str(r#""a":[{"#);
+            }
+            for _ in 0..levels {
+                text.push_str("}]");
+            }
+            text.push('}');
+            text
+        };
+        let stack = if cfg!(debug_assertions) {
+            8 << 20
+        } else {
+            2 << 20
+        };
+        let run = std::thread::Builder::new()
+            .stack_size(stack)
+            .spawn(move || {
+                serde_json::from_str::<Record>(&nested(63)).expect("serde_json, 127 levels");
+                assert!(serde_json::from_str::<Record>(&nested(64)).is_err());
+                sonic_rs::from_str::<Record>(&nested(126)).expect("sonic, 253 levels");
+                assert!(sonic_rs::from_str::<Record>(&nested(127)).is_err());
+                let far = nested(5000);
+                assert!(serde_json::from_str::<Record>(&far).is_err());
+                assert!(sonic_rs::from_str::<Record>(&far).is_err());
+            })
+            .expect("spawn");
+        run.join().expect("no stack overflow");
+    }
+
     #[test]
     fn parsed_rows_hold_no_spare_room() {
         fn check(v: &Value) {
