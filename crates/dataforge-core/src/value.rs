@@ -4,11 +4,8 @@
 //! `sonic-rs`) without an intermediate tree. Keys are [`CompactString`]s, so column names up to
 //! 24 bytes live inline and a row costs one allocation for its field vector.
 //!
-//! A parsed object's fields, and an array's elements, are gathered on the stack and then moved
-//! into a vector of exactly their length. A vector grown while parsing would hold up to twice
-//! the room it needs, and the old blocks it leaves behind scatter the row's allocations: the
-//! larger, scattered rows cost more to read and twice as much to free (see ARCHITECTURE.md,
-//! "Performance notes").
+//! A parsed object's fields, and an array's elements, end in a vector of exactly their length
+//! (see `value/parse_buffers.rs` for why and how).
 
 use std::fmt;
 
@@ -17,26 +14,8 @@ pub use compact_str::CompactString;
 use rust_decimal::Decimal;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
-use smallvec::SmallVec;
 
-/// Fields of one object gathered on the stack while it is parsed; more spill to the heap.
-type ParsedFields = SmallVec<[(CompactString, Value); 16]>;
-
-/// Elements of one array gathered on the stack while it is parsed; more spill to the heap.
-type ParsedElements = SmallVec<[Value; 8]>;
-
-/// A vector of exactly the gathered items (see the module docs for why).
-fn exact<A: smallvec::Array>(items: SmallVec<A>) -> Vec<A::Item> {
-    if items.spilled() {
-        let mut v = items.into_vec();
-        v.shrink_to_fit();
-        v
-    } else {
-        let mut v = Vec::with_capacity(items.len());
-        v.extend(items);
-        v
-    }
-}
+mod parse_buffers;
 
 /// One value of a record: JSON's kinds plus the typed values a `cast` produces.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -477,11 +456,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Value::deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = ParsedElements::new();
+        let mut out = parse_buffers::elements();
         while let Some(v) = seq.next_element()? {
             out.push(v);
         }
-        Ok(Value::Array(exact(out)))
+        Ok(Value::Array(parse_buffers::exact_elements(out)))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
         RecordVisitor.visit_map(map).map(Value::Object)
@@ -523,7 +502,7 @@ impl<'de> Visitor<'de> for RecordVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
-        let mut fields = ParsedFields::new();
+        let mut fields = parse_buffers::fields();
         // A 64-bit signature of the keys seen: a duplicate key (JSON allows them; the last
         // wins, as in serde_json) is searched for only when its bit is already set.
         let mut seen: u64 = 0;
@@ -540,7 +519,7 @@ impl<'de> Visitor<'de> for RecordVisitor {
             fields.push((key, value));
         }
         Ok(Record {
-            fields: exact(fields),
+            fields: parse_buffers::exact_fields(fields),
         })
     }
 }
@@ -604,8 +583,9 @@ mod tests {
     }
 
     /// Every object and array of a parsed row, nested or not, holds exactly its items: with
-    /// both parsers, for sizes below, at and above the stack buffers (16 fields, 8 elements).
-    /// The stack buffers are per nesting level. serde_json stops at 128 levels and sonic-rs
+    /// both parsers, for sizes below, at and beyond the buffers' first size (16 fields,
+    /// 8 elements) and the largest size kept for reuse (256).
+    /// Parsing recurses once per nesting level. serde_json stops at 128 levels and sonic-rs
     /// (the file source's parser) at 254; that depth fits the 2 MiB stack of spawned and tokio
     /// blocking threads in optimised builds (it needs under 512 KiB there; unoptimised frames
     /// are several times larger, so a debug build gets 8 MiB), and deeper input is an error,
@@ -644,6 +624,9 @@ mod tests {
         run.join().expect("no stack overflow");
     }
 
+    /// Every object and array of a parsed row, nested or not, holds exactly its items: with
+    /// both parsers, for sizes below, at and beyond the buffers' first size (16 fields,
+    /// 8 elements) and beyond the largest buffer kept for reuse (256), then small again.
     #[test]
     fn parsed_rows_hold_no_spare_room() {
         fn check(v: &Value) {
@@ -659,7 +642,7 @@ mod tests {
                 _ => {}
             }
         }
-        for n in [0usize, 1, 3, 8, 9, 16, 17, 40] {
+        for n in [0usize, 1, 3, 8, 9, 16, 17, 40, 300, 2] {
             let fields: Vec<String> = (0..n).map(|i| format!(r#""k{i}":{i}"#)).collect();
             let elements: Vec<String> = (0..n).map(|i| i.to_string()).collect();
             let text = format!(
