@@ -582,9 +582,6 @@ mod tests {
         );
     }
 
-    /// Every object and array of a parsed row, nested or not, holds exactly its items: with
-    /// both parsers, for sizes below, at and beyond the buffers' first size (16 fields,
-    /// 8 elements) and the largest size kept for reuse (256).
     /// Parsing recurses once per nesting level. serde_json stops at 128 levels and sonic-rs
     /// (the file source's parser) at 254; that depth fits the 2 MiB stack of spawned and tokio
     /// blocking threads in optimised builds (it needs under 512 KiB there; unoptimised frames

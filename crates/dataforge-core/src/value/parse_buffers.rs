@@ -44,8 +44,12 @@ pub(super) fn exact_elements(buffer: Vec<Value>) -> Vec<Value> {
 
 type Pool<T> = std::thread::LocalKey<RefCell<Vec<Vec<T>>>>;
 
+// `try_with`: while the thread's locals are being torn down there is no pool, and parsing
+// then goes on with fresh buffers.
 fn take<T: 'static>(pool: &'static Pool<T>, capacity: usize) -> Vec<T> {
-    pool.with_borrow_mut(Vec::pop)
+    pool.try_with(|kept| kept.borrow_mut().pop())
+        .ok()
+        .flatten()
         .unwrap_or_else(|| Vec::with_capacity(capacity))
 }
 
@@ -54,7 +58,8 @@ fn exact<T: 'static>(pool: &'static Pool<T>, mut buffer: Vec<T>) -> Vec<T> {
     // `append` moves the items with one copy of their bytes, leaving `buffer` empty.
     out.append(&mut buffer);
     if buffer.capacity() <= KEPT_CAPACITY {
-        pool.with_borrow_mut(|kept| {
+        let _ = pool.try_with(|kept| {
+            let mut kept = kept.borrow_mut();
             if kept.len() < KEPT {
                 kept.push(buffer);
             }
