@@ -1,12 +1,14 @@
-//! The three component traits: [`Source`], [`Transform`] and [`Destination`].
+//! The three component traits: [`Source`], [`Transform`] and [`Destination`], and the
+//! [`Preparer`] a destination may hand the runner for its per-batch CPU work.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::context::RunContext;
 use crate::error::ComponentError;
-use crate::stream::{Batch, BatchReceiver, BatchSender};
+use crate::stream::{Batch, BatchReceiver, BatchSender, Prepared};
 use crate::value::Record;
 
 /// Extracts records and pushes them downstream in batches.
@@ -135,4 +137,25 @@ pub trait Destination: Send + Sync + 'static {
     async fn post_load(&self, _ctx: &RunContext) -> Result<(), ComponentError> {
         Ok(())
     }
+
+    /// The destination's per-batch CPU work (encoding rows, counting them), if it has any that
+    /// needs no order and no I/O. The runner then runs it on the transform workers, right after
+    /// the chain and on the same thread, so batches are prepared in parallel while their rows
+    /// are still in that core's cache; `load` reads the results, in order, with
+    /// [`BatchReceiver::recv_prepared`]. Called once per attempt, before `pre_load`: it may
+    /// depend on the config only. The default has none, and `load` receives the rows.
+    fn preparer(&self) -> Option<Arc<dyn Preparer>> {
+        None
+    }
+}
+
+/// A destination's per-batch CPU work, run by the runner on the transform workers (see
+/// [`Destination::preparer`]). It must not depend on the order batches are prepared in.
+pub trait Preparer: Send + Sync + 'static {
+    /// Turns one batch into what the destination's `load` writes (encoded bytes, a count). Its
+    /// rows are freed here, on the thread that transformed them.
+    ///
+    /// # Errors
+    /// A batch that cannot be encoded: the load fails with this error.
+    fn prepare(&self, batch: Batch) -> Result<Prepared, ComponentError>;
 }

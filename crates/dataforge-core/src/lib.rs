@@ -37,7 +37,7 @@ pub mod stream;
 pub mod test_utils;
 pub mod value;
 
-pub use component::{Destination, LoadSummary, Rejected, RowContext, Source, Transform};
+pub use component::{Destination, LoadSummary, Preparer, Rejected, RowContext, Source, Transform};
 pub use config::{OnError, PipelineConfig, load_paths};
 pub use connection::{
     Connection, ConnectionError, ConnectionProvider, EnvConnections, SecretString,
@@ -54,7 +54,7 @@ pub use registry::{
 };
 pub use runner::{Progress, RunOptions, RunReport, RunStatus};
 pub use state::{FileStateStore, MemoryStateStore, StateStore};
-pub use stream::{Batch, BatchReceiver, BatchSender};
+pub use stream::{Batch, BatchReceiver, BatchSender, Prepared};
 pub use value::{Record, Value};
 
 /// Re-exported for component authors: `async_trait` for implementing the traits.

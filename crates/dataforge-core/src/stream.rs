@@ -3,22 +3,78 @@
 //! A stream ends in one of two ways: cleanly, when the sending stage calls
 //! [`BatchSender::finish`], or aborted, when the sender is dropped without finishing (its stage
 //! failed) or the run is cancelled. A destination commits only on a clean end.
+//!
+//! A channel into a destination that has a [`Preparer`] also carries [`Prepared`] batches: what
+//! the runner's workers made of the rows for it.
 
+use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::component::Preparer;
 use crate::error::ComponentError;
 use crate::value::Record;
 
 /// A batch of records: the unit that flows between stages.
 pub type Batch = Vec<Record>;
 
+/// A batch after its destination's [`Preparer`]: the rows it held and what was made of them.
+pub struct Prepared {
+    rows: u64,
+    payload: Box<dyn Any + Send>,
+}
+
+impl Prepared {
+    /// What `rows` rows became (encoded bytes, a count): `load` takes it back with
+    /// [`Prepared::into_payload`].
+    pub fn new<T: Send + 'static>(rows: u64, payload: T) -> Self {
+        Self {
+            rows,
+            payload: Box::new(payload),
+        }
+    }
+
+    /// How many rows went into it.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The payload, as the type its preparer made.
+    ///
+    /// # Errors
+    /// A fatal error when it is another type (a destination reading what another preparer
+    /// made: a bug).
+    pub fn into_payload<T: 'static>(self) -> Result<T, ComponentError> {
+        self.payload.downcast::<T>().map(|b| *b).map_err(|_| {
+            ComponentError::fatal_msg(format!(
+                "a prepared batch does not hold a {}",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
 enum Message {
     Batch(Batch),
+    Prepared(Prepared),
     End,
+}
+
+/// What a receiver hands on: a [`Message`] other than the end.
+enum Item {
+    Batch(Batch),
+    Prepared(Prepared),
 }
 
 /// Creates a bounded channel holding at most `capacity` batches in flight.
@@ -64,6 +120,23 @@ impl BatchSender {
             biased;
             _ = self.cancel.cancelled() => Err(ComponentError::upstream_aborted()),
             sent = self.tx.send(Message::Batch(batch)) => {
+                sent.map_err(|_| ComponentError::downstream_closed())?;
+                self.rows.fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends one prepared batch (see [`Preparer`]), waiting for room.
+    ///
+    /// # Errors
+    /// As [`BatchSender::send`].
+    pub async fn send_prepared(&self, prepared: Prepared) -> Result<(), ComponentError> {
+        let n = prepared.rows;
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(ComponentError::upstream_aborted()),
+            sent = self.tx.send(Message::Prepared(prepared)) => {
                 sent.map_err(|_| ComponentError::downstream_closed())?;
                 self.rows.fetch_add(n, Ordering::Relaxed);
                 Ok(())
@@ -121,7 +194,39 @@ impl BatchReceiver {
     /// # Errors
     /// Returns [`ComponentError::upstream_aborted`] when the previous stage failed or the run
     /// was cancelled: a destination must then roll back and return that error.
+    ///
+    /// A destination with a [`Preparer`] reads with [`BatchReceiver::recv_prepared`] instead:
+    /// here a prepared batch is a fatal error.
     pub async fn recv(&mut self) -> Result<Option<Batch>, ComponentError> {
+        match self.next().await? {
+            None => Ok(None),
+            Some(Item::Batch(b)) => Ok(Some(b)),
+            Some(Item::Prepared(_)) => Err(ComponentError::fatal_msg(
+                "received a prepared batch: a destination with a preparer reads with \
+                 `recv_prepared`",
+            )),
+        }
+    }
+
+    /// The next batch, prepared: the runner's workers prepared it already, or `preparer` does
+    /// it here (batches sent as rows, such as dead letters, or a channel fed outside the
+    /// runner). `Ok(None)` at a clean end of the stream.
+    ///
+    /// # Errors
+    /// As [`BatchReceiver::recv`], and the preparer's error.
+    pub async fn recv_prepared(
+        &mut self,
+        preparer: &dyn Preparer,
+    ) -> Result<Option<Prepared>, ComponentError> {
+        match self.next().await? {
+            None => Ok(None),
+            Some(Item::Prepared(p)) => Ok(Some(p)),
+            Some(Item::Batch(b)) => preparer.prepare(b).map(Some),
+        }
+    }
+
+    /// The next batch or prepared batch; `None` at the clean end.
+    async fn next(&mut self) -> Result<Option<Item>, ComponentError> {
         if self.ended {
             return Ok(None);
         }
@@ -129,7 +234,8 @@ impl BatchReceiver {
             biased;
             _ = self.cancel.cancelled() => Err(ComponentError::upstream_aborted()),
             msg = self.rx.recv() => match msg {
-                Some(Message::Batch(b)) => Ok(Some(b)),
+                Some(Message::Batch(b)) => Ok(Some(Item::Batch(b))),
+                Some(Message::Prepared(p)) => Ok(Some(Item::Prepared(p))),
                 Some(Message::End) => {
                     self.ended = true;
                     Ok(None)
@@ -180,6 +286,50 @@ mod tests {
         )
         .await;
         assert!(third.is_err(), "a full channel must make the sender wait");
+    }
+
+    /// Counts the rows of a batch.
+    struct Count;
+
+    impl Preparer for Count {
+        fn prepare(&self, batch: Batch) -> Result<Prepared, ComponentError> {
+            Ok(Prepared::new(batch.len() as u64, batch.len()))
+        }
+    }
+
+    #[tokio::test]
+    async fn prepared_batches_pass_and_rows_are_prepared_on_receipt() {
+        let (tx, mut rx) = channel(4, CancellationToken::new());
+        tx.send_prepared(Prepared::new(3, 3usize)).await.expect("1");
+        tx.send(vec![record! {"a" => 1}, record! {"a" => 2}])
+            .await
+            .expect("2");
+        assert_eq!(tx.rows_sent(), 5);
+        tx.finish().await;
+        let first = rx.recv_prepared(&Count).await.expect("1").expect("some");
+        assert_eq!(
+            (first.rows(), first.into_payload::<usize>().ok()),
+            (3, Some(3))
+        );
+        let second = rx.recv_prepared(&Count).await.expect("2").expect("some");
+        assert_eq!(second.into_payload::<usize>().ok(), Some(2));
+        assert!(rx.recv_prepared(&Count).await.expect("end").is_none());
+
+        let wrong = Prepared::new(1, 1usize).into_payload::<String>();
+        let e = wrong.expect_err("another type");
+        assert!(
+            e.to_string()
+                .contains("does not hold a alloc::string::String"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn recv_refuses_a_prepared_batch_with_the_cure() {
+        let (tx, mut rx) = channel(2, CancellationToken::new());
+        tx.send_prepared(Prepared::new(1, ())).await.expect("send");
+        let e = rx.recv().await.expect_err("prepared");
+        assert!(e.to_string().contains("recv_prepared"), "{e}");
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! The transform stage: runs the chain on blocking threads, several batches at once, output in
-//! input order, and applies each transform's `on_error` policy to the rows it rejects.
+//! input order, and applies each transform's `on_error` policy to the rows it rejects. When the
+//! destination has a [`Preparer`], each worker also prepares its batch for it, right after the
+//! chain and on the same thread.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -10,12 +12,12 @@ use futures::stream::FuturesOrdered;
 
 use super::StageError;
 use super::report::Progress;
-use crate::component::{Rejected, RowContext};
+use crate::component::{Preparer, Rejected, RowContext};
 use crate::config::OnError;
 use crate::context::RunContext;
 use crate::error::{ComponentError, RunError, Stage};
 use crate::pipeline::TransformStep;
-use crate::stream::{Batch, BatchReceiver, BatchSender};
+use crate::stream::{Batch, BatchReceiver, BatchSender, Prepared};
 use crate::value::{Record, Value};
 
 /// Distinct reasons warned about per transform before the rest are only counted.
@@ -29,8 +31,51 @@ pub(crate) struct ChainStats {
     pub cpu: Duration,
 }
 
+/// The destination's preparer, and the destination's name for its errors.
+#[derive(Clone)]
+pub(crate) struct DestinationPreparer {
+    pub name: String,
+    pub preparer: Arc<dyn Preparer>,
+}
+
+impl DestinationPreparer {
+    fn prepare(&self, batch: Batch) -> Result<Prepared, StageError> {
+        self.preparer
+            .prepare(batch)
+            .map_err(|error| StageError::Component {
+                stage: Stage::Load,
+                component: self.name.clone(),
+                error,
+            })
+    }
+}
+
+/// What a worker hands on: the rows, or what the destination's preparer made of them.
+enum Output {
+    Rows(Batch),
+    Prepared(Prepared),
+}
+
+impl Output {
+    /// Prepares `batch` when there is a preparer and the batch has rows (an empty batch is not
+    /// sent at all).
+    fn of(batch: Batch, preparer: Option<&DestinationPreparer>) -> Result<Self, StageError> {
+        match preparer {
+            Some(p) if !batch.is_empty() => p.prepare(batch).map(Output::Prepared),
+            _ => Ok(Output::Rows(batch)),
+        }
+    }
+
+    fn rows(&self) -> u64 {
+        match self {
+            Output::Rows(b) => b.len() as u64,
+            Output::Prepared(p) => p.rows(),
+        }
+    }
+}
+
 struct BatchDone {
-    batch: Batch,
+    output: Output,
     rejected: Vec<(usize, Vec<Rejected>)>,
     cpu: Duration,
     first_row: u64,
@@ -42,6 +87,7 @@ fn apply(
     ctx: &RunContext,
     mut batch: Batch,
     first_row: u64,
+    preparer: Option<&DestinationPreparer>,
 ) -> Result<BatchDone, StageError> {
     let start = Instant::now();
     let rows_in = batch.len() as u64;
@@ -61,8 +107,9 @@ fn apply(
             rejected.push((i, r));
         }
     }
+    let output = Output::of(batch, preparer)?;
     Ok(BatchDone {
-        batch,
+        output,
         rejected,
         cpu: start.elapsed(),
         first_row,
@@ -75,6 +122,7 @@ fn finish_chain(
     steps: &[TransformStep],
     ctx: &RunContext,
     rows_seen: u64,
+    preparer: Option<&DestinationPreparer>,
 ) -> Result<BatchDone, StageError> {
     let start = Instant::now();
     let mut carried: Batch = Vec::new();
@@ -96,7 +144,7 @@ fn finish_chain(
         }
     }
     Ok(BatchDone {
-        batch: carried,
+        output: Output::of(carried, preparer)?,
         rejected,
         cpu: start.elapsed(),
         // Held-back rows may come from anywhere in the run.
@@ -113,6 +161,7 @@ pub(crate) async fn run_chain(
     mut input: BatchReceiver,
     output: BatchSender,
     dead_letter: Option<BatchSender>,
+    preparer: Option<DestinationPreparer>,
     progress: Arc<Progress>,
 ) -> Result<(ChainStats, Option<BatchSender>), StageError> {
     let ordered = steps.iter().any(|s| s.transform.is_ordered());
@@ -158,10 +207,10 @@ pub(crate) async fn run_chain(
                     Some(batch) => {
                         let first_row = rows_seen + 1;
                         rows_seen += batch.len() as u64;
-                        if steps.is_empty() {
+                        if steps.is_empty() && preparer.is_none() {
                             inflight.push_back(tokio::task::spawn(std::future::ready(Ok(BatchDone {
                                 rows_in: batch.len() as u64,
-                                batch,
+                                output: Output::Rows(batch),
                                 rejected: Vec::new(),
                                 cpu: Duration::ZERO,
                                 first_row,
@@ -169,8 +218,9 @@ pub(crate) async fn run_chain(
                         } else {
                             let steps = steps.clone();
                             let ctx = ctx.clone();
+                            let preparer = preparer.clone();
                             inflight.push_back(tokio::task::spawn_blocking(move || {
-                                apply(&steps, &ctx, batch, first_row)
+                                apply(&steps, &ctx, batch, first_row, preparer.as_ref())
                             }));
                         }
                     }
@@ -181,9 +231,11 @@ pub(crate) async fn run_chain(
         }
     }
     if !steps.is_empty() {
-        let (steps, ctx) = (steps.clone(), ctx.clone());
-        let joined =
-            tokio::task::spawn_blocking(move || finish_chain(&steps, &ctx, rows_seen)).await;
+        let (steps, ctx, preparer) = (steps.clone(), ctx.clone(), preparer.clone());
+        let joined = tokio::task::spawn_blocking(move || {
+            finish_chain(&steps, &ctx, rows_seen, preparer.as_ref())
+        })
+        .await;
         let done = joined.map_err(|e| StageError::Component {
             stage: Stage::Transform,
             component: "transform chain".into(),
@@ -203,17 +255,26 @@ async fn deliver(
     progress: &Progress,
     output: &BatchSender,
 ) -> Result<(), StageError> {
-    stats.cpu += done.cpu;
-    policy.handle(&done, stats, progress).await?;
-    let n = done.batch.len() as u64;
-    output
-        .send(done.batch)
-        .await
-        .map_err(|error| StageError::Component {
-            stage: Stage::Transform,
-            component: "transform chain".into(),
-            error,
-        })?;
+    let BatchDone {
+        output: out,
+        rejected,
+        cpu,
+        first_row,
+        rows_in,
+    } = done;
+    stats.cpu += cpu;
+    let rows = first_row..first_row + rows_in;
+    policy.handle(&rejected, rows, stats, progress).await?;
+    let n = out.rows();
+    let sent = match out {
+        Output::Prepared(p) => output.send_prepared(p).await,
+        Output::Rows(batch) => output.send(batch).await,
+    };
+    sent.map_err(|error| StageError::Component {
+        stage: Stage::Transform,
+        component: "transform chain".into(),
+        error,
+    })?;
     stats.rows_out += n;
     progress.add_transformed(n);
     Ok(())
@@ -230,11 +291,12 @@ struct Policy<'a> {
 impl Policy<'_> {
     async fn handle(
         &mut self,
-        done: &BatchDone,
+        rejections: &[(usize, Vec<Rejected>)],
+        rows: std::ops::Range<u64>,
         stats: &mut ChainStats,
         progress: &Progress,
     ) -> Result<(), StageError> {
-        for (i, rejected) in &done.rejected {
+        for (i, rejected) in rejections {
             let step = &self.steps[*i];
             let n = rejected.len() as u64;
             match step.on_error {
@@ -243,8 +305,8 @@ impl Policy<'_> {
                     return Err(StageError::Run(RunError::RowRejected {
                         pipeline: self.pipeline.clone(),
                         transform: step.name.clone(),
-                        first_row: done.first_row,
-                        last_row: done.first_row + done.rows_in.saturating_sub(1),
+                        first_row: rows.start,
+                        last_row: rows.end.saturating_sub(1).max(rows.start),
                         reason: first.reason.clone(),
                         row: preview(&first.record),
                     }));

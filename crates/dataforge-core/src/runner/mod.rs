@@ -312,12 +312,21 @@ impl Pipeline {
             (rows, start.elapsed(), result)
         });
 
+        let preparer =
+            self.destination
+                .component
+                .preparer()
+                .map(|preparer| chain::DestinationPreparer {
+                    name: self.destination.name.clone(),
+                    preparer,
+                });
         let chain = tokio::spawn(chain::run_chain(
             Arc::new(self.transforms.clone()),
             ctx.clone(),
             src_rx,
             dst_tx,
             dl_tx,
+            preparer,
             progress,
         ));
 
@@ -440,5 +449,7 @@ async fn load_stage(
     (start.elapsed(), result)
 }
 
+#[cfg(test)]
+mod prepare_tests;
 #[cfg(test)]
 mod tests;
