@@ -69,6 +69,7 @@ async fn jsonl_to_csv_to_jsonl_round_trip() {
                 .build_destination(&json!({"type": "file", "path": output.to_string_lossy()}))
                 .expect("destination"),
         )
+        .batch_size(100)
         .build()
         .expect("pipeline");
     let report = second.run(&options()).await;
@@ -82,7 +83,10 @@ async fn jsonl_to_csv_to_jsonl_round_trip() {
         rows[7],
         json!({"id": "7", "name": "Zoë 7", "nested": "{\"a\":[7,null]}"})
     );
-    assert_eq!(rows[2_499]["id"], "2499");
+    // JSONL lines are encoded on the runner's workers, batches in parallel: order is kept.
+    let ids: Vec<&str> = rows.iter().filter_map(|r| r["id"].as_str()).collect();
+    let want: Vec<String> = (0..2_500).map(|i| i.to_string()).collect();
+    assert_eq!(ids, want);
 }
 
 #[tokio::test]

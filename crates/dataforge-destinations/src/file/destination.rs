@@ -3,18 +3,22 @@
 use std::sync::Arc;
 
 use dataforge_core::{
-    Batch, BatchReceiver, ComponentError, Destination, LoadSummary, RunContext, async_trait,
+    Batch, BatchReceiver, ComponentError, Destination, LoadSummary, Preparer, RunContext,
+    async_trait,
 };
 use tokio::sync::mpsc;
 
 use super::config::{OutputFormat, Settings, WriteMode};
 use super::error::FileDestinationError;
+use super::jsonl_chunk::{JsonlChunk, JsonlPreparer};
 use super::writer::Writer;
 
 /// Writes records to a JSONL or CSV file, all or nothing.
 #[derive(Clone, Debug)]
 pub struct FileDestination {
     settings: Arc<Settings>,
+    /// JSONL: encodes batches on the runner's workers.
+    jsonl: Option<Arc<JsonlPreparer>>,
 }
 
 /// Batches queued for the writer thread (memory stays flat: the queue is bounded).
@@ -22,14 +26,22 @@ const WRITER_QUEUE: usize = 2;
 
 enum Message {
     Batch(Batch),
+    /// JSONL lines of this many rows.
+    Lines(JsonlChunk, u64),
     /// The stream ended cleanly: make the rows visible.
     Commit,
 }
 
 impl FileDestination {
     pub(crate) fn new(settings: Settings) -> Self {
+        let jsonl = (settings.format == OutputFormat::Jsonl).then(|| {
+            Arc::new(JsonlPreparer {
+                path: settings.path.clone(),
+            })
+        });
         Self {
             settings: Arc::new(settings),
+            jsonl,
         }
     }
 
@@ -64,6 +76,12 @@ fn run_writer(
                     return Err(e);
                 }
             }
+            Some(Message::Lines(chunk, rows)) => {
+                if let Err(e) = writer.write_jsonl(&chunk, rows) {
+                    writer.rollback();
+                    return Err(e);
+                }
+            }
             Some(Message::Commit) => return writer.commit().map(Some),
             None => {
                 writer.rollback();
@@ -84,9 +102,20 @@ impl Destination for FileDestination {
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
         let writer = tokio::task::spawn_blocking(move || run_writer(&settings, rx));
         let upstream = loop {
-            match input.recv().await {
-                Ok(Some(batch)) => {
-                    if tx.send(Message::Batch(batch)).await.is_err() {
+            let next = match &self.jsonl {
+                Some(jsonl) => input.recv_prepared(&**jsonl).await.and_then(|p| {
+                    p.map(|p| {
+                        let rows = p.rows();
+                        p.into_payload::<JsonlChunk>()
+                            .map(|chunk| Message::Lines(chunk, rows))
+                    })
+                    .transpose()
+                }),
+                None => input.recv().await.map(|b| b.map(Message::Batch)),
+            };
+            match next {
+                Ok(Some(message)) => {
+                    if tx.send(message).await.is_err() {
                         break Ok(()); // the writer failed: its error follows
                     }
                 }
@@ -114,5 +143,9 @@ impl Destination for FileDestination {
                 "file destination: the writer stopped before the end of the stream",
             )),
         }
+    }
+
+    fn preparer(&self) -> Option<Arc<dyn Preparer>> {
+        self.jsonl.clone().map(|p| p as Arc<dyn Preparer>)
     }
 }

@@ -10,7 +10,9 @@
 //!   old file untouched and no temporary file behind; `append` adds to the end and, on failure,
 //!   cuts the file back to its old length.
 //!
-//! JSONL writes one object per line, columns in record order. CSV writes a header of the first
+//! JSONL writes one object per line, columns in record order; the lines are encoded on the
+//! runner's transform workers, in parallel (the destination's `Preparer`), and the writer
+//! thread writes them in order. CSV writes a header of the first
 //! batch's columns (in order of first appearance) or, when appending to a non-empty file, uses
 //! that file's header; a missing column is an empty cell, nested values are JSON text, and a
 //! row with a column not in the header is an error naming the column and the row (data is
@@ -19,6 +21,7 @@
 mod config;
 mod destination;
 mod error;
+mod jsonl_chunk;
 #[cfg(test)]
 mod tests;
 mod writer;

@@ -13,6 +13,7 @@ use tempfile::NamedTempFile;
 
 use super::config::{OutputFormat, Settings, WriteMode};
 use super::error::FileDestinationError;
+use super::jsonl_chunk::JsonlChunk;
 
 const WRITE_BUFFER: usize = 1 << 20;
 
@@ -144,13 +145,13 @@ impl Writer {
     /// Encodes one batch.
     pub(crate) fn write(&mut self, batch: &[Record]) -> Result<(), FileDestinationError> {
         match &mut self.encoder {
-            Encoder::Jsonl(out) => {
-                for record in batch {
-                    self.rows += 1;
-                    serde_json::to_writer(&mut *out, record)
-                        .map_err(|e| json_error(&self.path, self.rows, e))?;
-                    out.write_all(b"\n").map_err(|e| io_error(&self.path, e))?;
-                }
+            Encoder::Jsonl(_) => {
+                let chunk = JsonlChunk::encode(batch).map_err(|e| {
+                    // Which row: the encoder stops at the first that fails, and a Record never
+                    // does (see `JsonlChunk::encode`), so the first row is named.
+                    json_error(&self.path, self.rows + 1, e)
+                })?;
+                self.write_jsonl(&chunk, batch.len() as u64)?;
             }
             Encoder::Csv { out, header, cell } => {
                 let header = match header {
@@ -201,6 +202,25 @@ impl Writer {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Writes `rows` rows already encoded as JSONL lines.
+    pub(crate) fn write_jsonl(
+        &mut self,
+        chunk: &JsonlChunk,
+        rows: u64,
+    ) -> Result<(), FileDestinationError> {
+        let Encoder::Jsonl(out) = &mut self.encoder else {
+            return Err(FileDestinationError::Encode {
+                path: self.path.clone(),
+                row: self.rows + 1,
+                message: "JSONL lines sent to a CSV file".into(),
+            });
+        };
+        out.write_all(&chunk.0)
+            .map_err(|e| io_error(&self.path, e))?;
+        self.rows += rows;
         Ok(())
     }
 
