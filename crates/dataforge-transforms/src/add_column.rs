@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::config::Issues;
 use crate::expr::{Expression, RunVars};
-use crate::rows::for_each_row;
+use crate::rows::{Reach, for_each_row};
 
 /// Config of `add_column`: `name` and exactly one of `expr` or `value`.
 ///
@@ -109,7 +109,7 @@ impl Transform for AddColumn {
             Source::Expr(e) => {
                 let ctx = rows.run();
                 let vars = RunVars::new(ctx);
-                Ok(for_each_row(batch, rows, |r| {
+                Ok(for_each_row(batch, rows, Reach::Columns, |r| {
                     let v = e.eval(r, &vars)?;
                     r.insert(self.name.clone(), v);
                     Ok(true)

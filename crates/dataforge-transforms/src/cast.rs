@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer};
 use crate::config::{Issues, OrderedMap};
 use crate::error::TransformError;
 use crate::names::NameSet;
-use crate::rows::for_each_row;
+use crate::rows::{Reach, for_each_row};
 
 /// Config of `cast`: column → type.
 ///
@@ -365,7 +365,7 @@ impl Cast {
 impl Transform for Cast {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
         let mut pending = Vec::with_capacity(self.columns.len());
-        Ok(for_each_row(batch, rows, |r| {
+        Ok(for_each_row(batch, rows, Reach::Columns, |r| {
             self.cast_row(r, &mut pending).map(|()| true)
         }))
     }

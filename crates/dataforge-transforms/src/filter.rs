@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::expr::{Expression, RunVars};
-use crate::rows::for_each_row;
+use crate::rows::{Reach, for_each_row};
 
 /// Config of `filter`.
 ///
@@ -52,7 +52,9 @@ impl Transform for Filter {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
         let ctx = rows.run();
         let vars = RunVars::new(ctx);
-        Ok(for_each_row(batch, rows, |r| self.expr.eval_bool(r, &vars)))
+        Ok(for_each_row(batch, rows, Reach::Nested, |r| {
+            self.expr.eval_bool(r, &vars)
+        }))
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::config::Issues;
 use crate::error::TransformError;
-use crate::rows::for_each_row;
+use crate::rows::{Reach, for_each_row};
 
 /// Config of `flatten`.
 ///
@@ -237,7 +237,7 @@ struct Scratch {
 impl Transform for Flatten {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
         let mut scratch = Scratch::default();
-        Ok(for_each_row(batch, rows, |r| {
+        Ok(for_each_row(batch, rows, Reach::Nested, |r| {
             self.flatten_row(r, &mut scratch).map(|()| true)
         }))
     }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::config::{Issues, OrderedMap};
 use crate::error::TransformError;
 use crate::names::NameSet;
-use crate::rows::for_each_row;
+use crate::rows::{Reach, for_each_row};
 
 /// Config of `rename_columns`: old name → new name.
 ///
@@ -214,7 +214,7 @@ impl RenameColumns {
 impl Transform for RenameColumns {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
         let mut at = vec![0; self.pairs.len()];
-        Ok(for_each_row(batch, rows, |r| {
+        Ok(for_each_row(batch, rows, Reach::Columns, |r| {
             self.rename_row(r, &mut at).map(|()| true)
         }))
     }

@@ -7,6 +7,15 @@ use crate::error::TransformError;
 /// How many rows ahead the loop starts reading.
 const AHEAD: usize = 8;
 
+/// What of a row `f` reads, and so what the loop fetches ahead.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// The row's own columns only (renaming, casting, adding a column).
+    Columns,
+    /// Its nested objects and arrays too (flattening them, or dropping whole rows).
+    Nested,
+}
+
 /// Runs `f` on every row in place. `Ok(true)` keeps the row, `Ok(false)` drops it (a filter),
 /// `Err` rejects it. On `Err`, `f` must have left the row as it received it.
 ///
@@ -14,9 +23,11 @@ const AHEAD: usize = 8;
 /// cache when a batch arrives (it was built on another thread, and is larger than a core's L2).
 /// Reading them one row at a time waits for each miss in turn, so the loop first touches the
 /// rows a little ahead, a group at a time: their misses overlap, and `f` finds them cached.
+/// With [`Reach::Nested`] it also fetches the first line of each nested object and array.
 pub(crate) fn for_each_row(
     mut batch: Batch,
     rows: &mut RowContext<'_>,
+    reach: Reach,
     mut f: impl FnMut(&mut Record) -> Result<bool, TransformError>,
 ) -> Batch {
     let n = batch.len();
@@ -29,8 +40,10 @@ pub(crate) fn for_each_row(
                 .get(i + AHEAD..(i + 2 * AHEAD).min(n))
                 .unwrap_or_default();
             touched ^= warm(next);
-            let now = batch.get(i..(i + AHEAD).min(n)).unwrap_or_default();
-            touched ^= warm_nested(now);
+            if reach == Reach::Nested {
+                let now = batch.get(i..(i + AHEAD).min(n)).unwrap_or_default();
+                touched ^= warm_nested(now);
+            }
         }
         let Some(r) = batch.get_mut(i) else { break };
         let leaves = match f(r) {
@@ -91,7 +104,7 @@ mod tests {
         let ctx = RunContext::builder("t").build();
         let mut rows = RowContext::new(&ctx);
         let batch: Batch = (0..150i64).map(|i| record! {"i" => i}).collect();
-        let out = for_each_row(batch, &mut rows, |r| {
+        let out = for_each_row(batch, &mut rows, Reach::Nested, |r| {
             let i = r.get("i").and_then(Value::as_i64).unwrap_or(-1);
             match i % 3 {
                 0 => Ok(true),
@@ -110,9 +123,12 @@ mod tests {
             .filter_map(|r| r.record.get("i").and_then(Value::as_i64))
             .collect();
         assert_eq!(rejected, (2..150).step_by(3).collect::<Vec<_>>());
-        let all = for_each_row(vec![record! {}, record! {"a" => 1}], &mut rows, |_| {
-            Ok(true)
-        });
+        let all = for_each_row(
+            vec![record! {}, record! {"a" => 1}],
+            &mut rows,
+            Reach::Columns,
+            |_| Ok(true),
+        );
         assert_eq!(all.len(), 2, "empty rows are rows");
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::config::Issues;
 use crate::error::TransformError;
-use crate::rows::for_each_row;
+use crate::rows::{Reach, for_each_row};
 
 /// Config of `select_columns`.
 ///
@@ -79,7 +79,9 @@ impl SelectColumns {
 
 impl Transform for SelectColumns {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
-        Ok(for_each_row(batch, rows, |r| self.select(r).map(|()| true)))
+        Ok(for_each_row(batch, rows, Reach::Nested, |r| {
+            self.select(r).map(|()| true)
+        }))
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::config::Issues;
 use crate::error::TransformError;
-use crate::rows::for_each_row;
+use crate::rows::{Reach, for_each_row};
 
 /// Config of `string`.
 ///
@@ -144,7 +144,9 @@ impl StringTransform {
 
 impl Transform for StringTransform {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
-        Ok(for_each_row(batch, rows, |r| self.row(r).map(|()| true)))
+        Ok(for_each_row(batch, rows, Reach::Columns, |r| {
+            self.row(r).map(|()| true)
+        }))
     }
 }
 

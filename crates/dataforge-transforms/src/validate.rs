@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::config::{Issues, OrderedMap};
 use crate::error::TransformError;
-use crate::rows::for_each_row;
+use crate::rows::{Reach, for_each_row};
 use crate::state::{PerRun, encode_key};
 
 /// Config of `validate`: column → rules.
@@ -332,13 +332,13 @@ impl Transform for Validate {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
         let mut keys = Vec::new();
         if self.unique == 0 {
-            return Ok(for_each_row(batch, rows, |r| {
+            return Ok(for_each_row(batch, rows, Reach::Nested, |r| {
                 self.row(r, None, &mut keys).map(|()| true)
             }));
         }
         let ctx = rows.run();
         Ok(self.seen.with(ctx, |seen| {
-            for_each_row(batch, rows, |r| {
+            for_each_row(batch, rows, Reach::Nested, |r| {
                 self.row(r, Some(seen), &mut keys).map(|()| true)
             })
         }))
