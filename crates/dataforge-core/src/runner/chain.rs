@@ -107,11 +107,13 @@ fn apply(
             rejected.push((i, r));
         }
     }
+    // The transforms' time: the destination's preparation is its own.
+    let cpu = start.elapsed();
     let output = Output::of(batch, preparer)?;
     Ok(BatchDone {
         output,
         rejected,
-        cpu: start.elapsed(),
+        cpu,
         first_row,
         rows_in,
     })
@@ -143,10 +145,11 @@ fn finish_chain(
             rejected.push((i, r));
         }
     }
+    let cpu = start.elapsed();
     Ok(BatchDone {
         output: Output::of(carried, preparer)?,
         rejected,
-        cpu: start.elapsed(),
+        cpu,
         // Held-back rows may come from anywhere in the run.
         first_row: 1,
         rows_in: rows_seen,
