@@ -116,15 +116,7 @@ impl BatchSender {
             return Ok(());
         }
         let n = batch.len() as u64;
-        tokio::select! {
-            biased;
-            _ = self.cancel.cancelled() => Err(ComponentError::upstream_aborted()),
-            sent = self.tx.send(Message::Batch(batch)) => {
-                sent.map_err(|_| ComponentError::downstream_closed())?;
-                self.rows.fetch_add(n, Ordering::Relaxed);
-                Ok(())
-            }
-        }
+        self.push(Message::Batch(batch), n).await
     }
 
     /// Sends one prepared batch (see [`Preparer`]), waiting for room.
@@ -133,12 +125,17 @@ impl BatchSender {
     /// As [`BatchSender::send`].
     pub async fn send_prepared(&self, prepared: Prepared) -> Result<(), ComponentError> {
         let n = prepared.rows;
+        self.push(Message::Prepared(prepared), n).await
+    }
+
+    /// Sends `message`, which holds `rows` rows, unless the run is cancelled first.
+    async fn push(&self, message: Message, rows: u64) -> Result<(), ComponentError> {
         tokio::select! {
             biased;
             _ = self.cancel.cancelled() => Err(ComponentError::upstream_aborted()),
-            sent = self.tx.send(Message::Prepared(prepared)) => {
+            sent = self.tx.send(message) => {
                 sent.map_err(|_| ComponentError::downstream_closed())?;
-                self.rows.fetch_add(n, Ordering::Relaxed);
+                self.rows.fetch_add(rows, Ordering::Relaxed);
                 Ok(())
             }
         }

@@ -142,17 +142,25 @@ impl Destination for PreparingDestination {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_are_prepared_on_the_worker_that_transformed_them_and_load_gets_them_in_order() {
-    let dest = PreparingDestination::new(None);
-    let p = Pipeline::builder("prep")
-        .source(MemorySource::new(rows(10_500)))
-        .transform(TagThread { reject_every: 0 })
+/// Runs `n` rows in batches of 100 through `TagThread` (unless `transform` is false) into
+/// `dest`.
+async fn run(dest: &PreparingDestination, n: i64, transform: bool) -> RunReport {
+    let mut p = Pipeline::builder("prep").source(MemorySource::new(rows(n)));
+    if transform {
+        p = p.transform(TagThread { reject_every: 0 });
+    }
+    let p = p
         .destination(dest.clone())
         .batch_size(100)
         .build()
         .expect("valid");
-    let report = p.run(&RunOptions::in_memory()).await;
+    p.run(&RunOptions::in_memory()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_prepared_on_the_worker_that_transformed_them_and_load_gets_them_in_order() {
+    let dest = PreparingDestination::new(None);
+    let report = run(&dest, 10_500, true).await;
     assert!(report.is_success(), "{:?}", report.error);
     assert_eq!(report.rows_transformed, 10_500);
     assert_eq!(report.rows_loaded, 10_500);
@@ -169,13 +177,7 @@ async fn batches_are_prepared_on_the_worker_that_transformed_them_and_load_gets_
 #[tokio::test]
 async fn without_transforms_the_workers_still_prepare_every_batch() {
     let dest = PreparingDestination::new(None);
-    let p = Pipeline::builder("prep")
-        .source(MemorySource::new(rows(1_050)))
-        .destination(dest.clone())
-        .batch_size(100)
-        .build()
-        .expect("valid");
-    let report = p.run(&RunOptions::in_memory()).await;
+    let report = run(&dest, 1_050, false).await;
     assert!(report.is_success(), "{:?}", report.error);
     assert_eq!(report.rows_loaded, 1_050);
     let seen = dest.seen();
@@ -187,14 +189,7 @@ async fn without_transforms_the_workers_still_prepare_every_batch() {
 #[tokio::test]
 async fn a_preparer_error_fails_the_load_and_names_the_destination() {
     let dest = PreparingDestination::new(Some(250));
-    let p = Pipeline::builder("prep")
-        .source(MemorySource::new(rows(1_000)))
-        .transform(TagThread { reject_every: 0 })
-        .destination(dest.clone())
-        .batch_size(100)
-        .build()
-        .expect("valid");
-    let report = p.run(&RunOptions::in_memory()).await;
+    let report = run(&dest, 1_000, true).await;
     let error = report.error.as_ref().expect("the load fails");
     let text = error_chain(error);
     assert!(text.contains("cannot encode row 250"), "{text}");
