@@ -169,7 +169,8 @@ pub(crate) async fn run_chain(
 ) -> Result<(ChainStats, Option<BatchSender>), StageError> {
     let ordered = steps.iter().any(|s| s.transform.is_ordered());
     // Two batches per core in flight: a worker never waits for the next batch to be handed over.
-    let workers = if ordered || steps.is_empty() {
+    // With no transforms, batches still go to the workers when the destination prepares them.
+    let workers = if ordered || (steps.is_empty() && preparer.is_none()) {
         1
     } else {
         2 * std::thread::available_parallelism().map_or(2, usize::from)

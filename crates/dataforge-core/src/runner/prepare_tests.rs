@@ -1,8 +1,10 @@
 //! A destination's [`Preparer`] run by the runner: on the worker that transformed the batch,
 //! results in order, errors charged to the destination, dead letters prepared on receipt.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::ThreadId;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -54,13 +56,22 @@ struct Ids {
     prepared_on: ThreadId,
 }
 
-/// Collects the ids of a batch; fails on `fail_at`.
+/// Collects the ids of a batch; fails on `fail_at`; takes `pause` per batch and counts how
+/// many batches it prepared at once.
+#[derive(Default)]
 struct IdsPreparer {
     fail_at: Option<i64>,
+    pause: Duration,
+    active: AtomicUsize,
+    most_at_once: AtomicUsize,
 }
 
 impl Preparer for IdsPreparer {
     fn prepare(&self, batch: Batch) -> Result<Prepared, ComponentError> {
+        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_at_once.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(self.pause);
+        self.active.fetch_sub(1, Ordering::SeqCst);
         let here = thread_name(std::thread::current().id());
         let mut ids = Vec::with_capacity(batch.len());
         let mut same_thread = true;
@@ -102,8 +113,15 @@ struct PreparingDestination {
 
 impl PreparingDestination {
     fn new(fail_at: Option<i64>) -> Self {
+        Self::with(IdsPreparer {
+            fail_at,
+            ..IdsPreparer::default()
+        })
+    }
+
+    fn with(preparer: IdsPreparer) -> Self {
         Self {
-            preparer: Arc::new(IdsPreparer { fail_at }),
+            preparer: Arc::new(preparer),
             seen: Arc::default(),
         }
     }
@@ -175,8 +193,11 @@ async fn batches_are_prepared_on_the_worker_that_transformed_them_and_load_gets_
 }
 
 #[tokio::test]
-async fn without_transforms_the_workers_still_prepare_every_batch() {
-    let dest = PreparingDestination::new(None);
+async fn without_transforms_the_workers_still_prepare_batches_several_at_once() {
+    let dest = PreparingDestination::with(IdsPreparer {
+        pause: Duration::from_millis(20),
+        ..IdsPreparer::default()
+    });
     let report = run(&dest, 1_050, false).await;
     assert!(report.is_success(), "{:?}", report.error);
     assert_eq!(report.rows_loaded, 1_050);
@@ -184,6 +205,8 @@ async fn without_transforms_the_workers_still_prepare_every_batch() {
     assert_eq!(seen.ids, (0..1_050).collect::<Vec<_>>());
     assert_eq!(seen.batches, 11);
     assert_eq!(seen.prepared_in_load, 0);
+    let most = dest.preparer.most_at_once.load(Ordering::SeqCst);
+    assert!(most >= 2, "batches were prepared one at a time");
 }
 
 #[tokio::test]
