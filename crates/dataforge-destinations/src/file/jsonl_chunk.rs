@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use dataforge_core::{Batch, ComponentError, Prepared, Preparer, Record};
 
+/// The most a chunk reserves from its first row's size; past it, the buffer grows as it goes.
+const MAX_GUESS: usize = 8 << 20;
+
 /// A batch encoded as JSONL: one line per row, in order.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct JsonlChunk(pub(crate) Vec<u8>);
@@ -22,8 +25,10 @@ impl JsonlChunk {
             serde_json::to_writer(&mut bytes, record)?;
             bytes.push(b'\n');
             if i == 0 {
-                // Rows of a batch are alike: the first row's size is a fair guess for the rest.
-                bytes.reserve(bytes.len() * (batch.len() - 1));
+                // Rows of a batch are alike: the first row's size is a fair guess for the rest,
+                // up to a bound (one huge first row must not reserve a thousand times itself).
+                let guess = bytes.len().saturating_mul(batch.len() - 1);
+                bytes.reserve(guess.min(MAX_GUESS));
             }
         }
         Ok(Self(bytes))
@@ -69,5 +74,16 @@ mod tests {
             .collect();
         assert_eq!(String::from_utf8(chunk.0).expect("utf-8"), want);
         assert_eq!(JsonlChunk::encode(&[]).ok(), Some(JsonlChunk::default()));
+    }
+
+    #[test]
+    fn a_huge_first_row_does_not_reserve_for_the_whole_batch_at_its_size() {
+        let big = "x".repeat(1 << 20);
+        let mut batch = vec![record! {"blob" => big.as_str()}];
+        batch.extend((0..999).map(|i| record! {"id" => i}));
+        let chunk = JsonlChunk::encode(&batch).expect("encodes");
+        assert_eq!(chunk.0.iter().filter(|&&b| b == b'\n').count(), 1000);
+        // At the guess, the buffer would hold 1,000 MiB; bounded, the first row and 8 MiB.
+        assert!(chunk.0.capacity() < 16 << 20, "{}", chunk.0.capacity());
     }
 }
