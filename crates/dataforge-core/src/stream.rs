@@ -28,13 +28,22 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// What `rows` rows became (encoded bytes, a count): `load` takes it back with
-    /// [`Prepared::into_payload`].
-    pub fn new<T: Send + 'static>(rows: u64, payload: T) -> Self {
+    /// What a batch became (encoded bytes, a count): `load` takes it back with
+    /// [`Prepared::into_payload`]. The batch's row count is set by whoever ran the preparer.
+    pub fn new<T: Send + 'static>(payload: T) -> Self {
         Self {
-            rows,
+            rows: 0,
             payload: Box::new(payload),
         }
+    }
+
+    /// Runs `preparer` on `batch` and records how many rows went in: the one place preparers
+    /// run, on the runner's workers and in [`BatchReceiver::recv_prepared`].
+    pub(crate) fn of(preparer: &dyn Preparer, batch: Batch) -> Result<Self, ComponentError> {
+        let rows = batch.len() as u64;
+        let mut prepared = preparer.prepare(batch)?;
+        prepared.rows = rows;
+        Ok(prepared)
     }
 
     /// How many rows went into it.
@@ -119,11 +128,12 @@ impl BatchSender {
         self.push(Message::Batch(batch), n).await
     }
 
-    /// Sends one prepared batch (see [`Preparer`]), waiting for room.
+    /// Sends one prepared batch (see [`Preparer`]), waiting for room: the runner's, which made
+    /// it with [`Prepared::of`].
     ///
     /// # Errors
     /// As [`BatchSender::send`].
-    pub async fn send_prepared(&self, prepared: Prepared) -> Result<(), ComponentError> {
+    pub(crate) async fn send_prepared(&self, prepared: Prepared) -> Result<(), ComponentError> {
         let n = prepared.rows;
         self.push(Message::Prepared(prepared), n).await
     }
@@ -218,7 +228,7 @@ impl BatchReceiver {
         match self.next().await? {
             None => Ok(None),
             Some(Item::Prepared(p)) => Ok(Some(p)),
-            Some(Item::Batch(b)) => preparer.prepare(b).map(Some),
+            Some(Item::Batch(b)) => Prepared::of(preparer, b).map(Some),
         }
     }
 
@@ -290,14 +300,15 @@ mod tests {
 
     impl Preparer for Count {
         fn prepare(&self, batch: Batch) -> Result<Prepared, ComponentError> {
-            Ok(Prepared::new(batch.len() as u64, batch.len()))
+            Ok(Prepared::new(batch.len()))
         }
     }
 
     #[tokio::test]
     async fn prepared_batches_pass_and_rows_are_prepared_on_receipt() {
         let (tx, mut rx) = channel(4, CancellationToken::new());
-        tx.send_prepared(Prepared::new(3, 3usize)).await.expect("1");
+        let three = Prepared::of(&Count, vec![record! {"a" => 1}; 3]).expect("prepared");
+        tx.send_prepared(three).await.expect("1");
         tx.send(vec![record! {"a" => 1}, record! {"a" => 2}])
             .await
             .expect("2");
@@ -312,7 +323,7 @@ mod tests {
         assert_eq!(second.into_payload::<usize>().ok(), Some(2));
         assert!(rx.recv_prepared(&Count).await.expect("end").is_none());
 
-        let wrong = Prepared::new(1, 1usize).into_payload::<String>();
+        let wrong = Prepared::new(1usize).into_payload::<String>();
         let e = wrong.expect_err("another type");
         assert!(
             e.to_string()
@@ -324,7 +335,7 @@ mod tests {
     #[tokio::test]
     async fn recv_refuses_a_prepared_batch_with_the_cure() {
         let (tx, mut rx) = channel(2, CancellationToken::new());
-        tx.send_prepared(Prepared::new(1, ())).await.expect("send");
+        tx.send_prepared(Prepared::new(())).await.expect("send");
         let e = rx.recv().await.expect_err("prepared");
         assert!(e.to_string().contains("recv_prepared"), "{e}");
     }

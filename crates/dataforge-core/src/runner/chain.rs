@@ -40,13 +40,11 @@ pub(crate) struct DestinationPreparer {
 
 impl DestinationPreparer {
     fn prepare(&self, batch: Batch) -> Result<Prepared, StageError> {
-        self.preparer
-            .prepare(batch)
-            .map_err(|error| StageError::Component {
-                stage: Stage::Load,
-                component: self.name.clone(),
-                error,
-            })
+        Prepared::of(&*self.preparer, batch).map_err(|error| StageError::Component {
+            stage: Stage::Load,
+            component: self.name.clone(),
+            error,
+        })
     }
 }
 

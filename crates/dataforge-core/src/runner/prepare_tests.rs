@@ -90,7 +90,7 @@ impl Preparer for IdsPreparer {
             same_thread,
             prepared_on: std::thread::current().id(),
         };
-        Ok(Prepared::new(batch.len() as u64, payload))
+        Ok(Prepared::new(payload))
     }
 }
 

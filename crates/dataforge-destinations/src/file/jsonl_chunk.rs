@@ -50,7 +50,7 @@ impl Preparer for JsonlPreparer {
                 self.path.display()
             ))
         })?;
-        Ok(Prepared::new(batch.len() as u64, chunk))
+        Ok(Prepared::new(chunk))
     }
 }
 
