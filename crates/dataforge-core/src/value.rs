@@ -1,10 +1,11 @@
 //! The data model: [`Value`], one JSON-like value, and [`Record`], one row as an ordered map.
 //!
 //! Records are deserialised straight from JSON (any serde deserializer; the file source uses
-//! `sonic-rs`) without an intermediate tree. Keys are [`CompactString`]s, so column names up to
-//! 24 bytes live inline and a row costs one allocation for its field vector.
+//! `sonic-rs`) without an intermediate tree. A record keeps its column names apart from its
+//! values, as [`Columns`] that the rows of one shape share (see `value/columns.rs`): a row
+//! costs one allocation for its values. Names are [`CompactString`]s (inline up to 24 bytes).
 //!
-//! A parsed object's fields, and an array's elements, end in a vector of exactly their length
+//! A parsed object's values, and an array's elements, end in a vector of exactly their length
 //! (see `value/parse_buffers.rs` for why and how).
 
 use std::fmt;
@@ -15,7 +16,10 @@ use rust_decimal::Decimal;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
+mod columns;
 mod parse_buffers;
+
+pub use columns::Columns;
 
 /// One value of a record: JSON's kinds plus the typed values a `cast` produces.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -191,10 +195,13 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 
 /// One row: column names to values, in insertion order.
 ///
-/// Lookups are linear, which beats hashing for the tens of columns a row usually has.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The names are kept apart from the values, as [`Columns`] that rows of one shape share (see
+/// `value/columns.rs`). Lookups are linear, which beats hashing for the tens of columns a row
+/// usually has.
+#[derive(Clone, Default)]
 pub struct Record {
-    fields: Vec<(CompactString, Value)>,
+    columns: Columns,
+    values: Vec<Value>,
 }
 
 impl Record {
@@ -206,35 +213,80 @@ impl Record {
     /// An empty record with room for `n` fields.
     pub fn with_capacity(n: usize) -> Self {
         Self {
-            fields: Vec::with_capacity(n),
+            columns: Columns::default(),
+            values: Vec::with_capacity(n),
         }
+    }
+
+    /// A record of these columns and values, in order; `None` when their counts differ.
+    pub fn from_parts(columns: Columns, values: Vec<Value>) -> Option<Self> {
+        (columns.len() == values.len()).then_some(Self { columns, values })
+    }
+
+    /// The columns and the values, in order.
+    pub fn into_parts(self) -> (Columns, Vec<Value>) {
+        (self.columns, self.values)
+    }
+
+    /// The column names (shared with the other rows of this shape).
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// The values, in column order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// The values, mutably, in column order.
+    pub fn values_mut(&mut self) -> &mut [Value] {
+        &mut self.values
+    }
+
+    /// Gives the record new column names (a renaming made once for its shape); returns false,
+    /// changing nothing, when their number differs from the record's.
+    pub fn set_columns(&mut self, columns: &Columns) -> bool {
+        let fits = columns.len() == self.values.len();
+        if fits {
+            self.columns = columns.clone();
+        }
+        fits
+    }
+
+    /// Appends `value` and gives the record `columns`, which name its columns and then the new
+    /// one (made once for its shape); returns false, changing nothing, when `columns` does not
+    /// have one name more than the record.
+    pub fn push_with_columns(&mut self, columns: &Columns, value: Value) -> bool {
+        let fits = columns.len() == self.values.len() + 1;
+        if fits {
+            self.columns = columns.clone();
+            self.values.push(value);
+        }
+        fits
     }
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.values.len()
     }
 
     /// True when the record has no fields.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.values.is_empty()
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.fields.iter().position(|(k, _)| k == key)
+        self.columns.position(key)
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.position(key).and_then(|i| self.values.get(i))
     }
 
     /// The value of `key`, mutably, if present.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.fields
-            .iter_mut()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.position(key).and_then(|i| self.values.get_mut(i))
     }
 
     /// True when `key` is present.
@@ -251,10 +303,11 @@ impl Record {
     ) -> Option<Value> {
         let key = key.into();
         let value = value.into();
-        match self.position(&key) {
-            Some(i) => Some(std::mem::replace(&mut self.fields[i].1, value)),
+        match self.position(&key).and_then(|i| self.values.get_mut(i)) {
+            Some(slot) => Some(std::mem::replace(slot, value)),
             None => {
-                self.fields.push((key, value));
+                self.columns.make_mut().push(key);
+                self.values.push(value);
                 None
             }
         }
@@ -265,18 +318,21 @@ impl Record {
     /// For builders that know their keys are distinct; a duplicate would shadow nothing and
     /// be written twice.
     pub fn push_unchecked(&mut self, key: impl Into<CompactString>, value: impl Into<Value>) {
-        self.fields.push((key.into(), value.into()));
+        self.columns.make_mut().push(key.into());
+        self.values.push(value.into());
     }
 
     /// Makes room for `additional` more fields, exactly (rows are sized to their fields when
     /// parsed: a transform that adds several columns reserves them once).
     pub fn reserve_exact(&mut self, additional: usize) {
-        self.fields.reserve_exact(additional);
+        self.values.reserve_exact(additional);
     }
 
     /// Removes `key`, keeping the order of the other fields.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.position(key).map(|i| self.fields.remove(i).1)
+        let i = self.position(key)?;
+        self.columns.make_mut().remove(i);
+        Some(self.values.remove(i))
     }
 
     /// Renames `from` to `to` in place; returns false when `from` is absent. An existing `to`
@@ -290,13 +346,13 @@ impl Record {
         }
         let i = match self.position(to) {
             Some(j) => {
-                self.fields.remove(j);
+                self.columns.make_mut().remove(j);
+                self.values.remove(j);
                 if j < i { i - 1 } else { i }
             }
             None => i,
         };
-        self.fields[i].0 = to.into();
-        true
+        self.rename_at(i, to)
     }
 
     /// Renames the field at `index` (the position [`Record::iter`] gives it); returns false when
@@ -305,8 +361,11 @@ impl Record {
     /// For callers that know `name` is no other field's name, as with
     /// [`Record::push_unchecked`]: a duplicate would shadow nothing and be written twice.
     pub fn rename_at(&mut self, index: usize, name: impl Into<CompactString>) -> bool {
-        match self.fields.get_mut(index) {
-            Some((k, _)) => {
+        if index >= self.values.len() {
+            return false;
+        }
+        match self.columns.make_mut().get_mut(index) {
+            Some(k) => {
                 *k = name.into();
                 true
             }
@@ -320,27 +379,48 @@ impl Record {
         &mut self,
         at: usize,
     ) -> impl ExactSizeIterator<Item = (CompactString, Value)> {
-        self.fields.drain(at.min(self.fields.len())..)
+        let at = at.min(self.values.len());
+        let names = if at == self.values.len() {
+            Vec::new()
+        } else {
+            self.columns.make_mut().split_off(at)
+        };
+        names.into_iter().zip(self.values.drain(at..))
     }
 
     /// Keeps only the fields for which `keep` returns true.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut Value) -> bool) {
-        self.fields.retain_mut(|(k, v)| keep(k, v));
+        let kept: Vec<bool> = self
+            .columns
+            .as_slice()
+            .iter()
+            .zip(self.values.iter_mut())
+            .map(|(k, v)| keep(k, v))
+            .collect();
+        if kept.iter().all(|&k| k) {
+            return;
+        }
+        let mut at = kept.iter();
+        self.values.retain(|_| at.next().copied().unwrap_or(true));
+        let mut at = kept.iter();
+        self.columns
+            .make_mut()
+            .retain(|_| at.next().copied().unwrap_or(true));
     }
 
     /// Iterates over `(name, value)` in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&CompactString, &Value)> {
-        self.fields.iter().map(|(k, v)| (k, v))
+        self.columns.as_slice().iter().zip(self.values.iter())
     }
 
     /// Iterates mutably over `(name, value)` in order.
     pub fn iter_mut(&mut self) -> impl ExactSizeIterator<Item = (&CompactString, &mut Value)> {
-        self.fields.iter_mut().map(|(k, v)| (&*k, v))
+        self.columns.as_slice().iter().zip(self.values.iter_mut())
     }
 
     /// The column names, in order.
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &CompactString> {
-        self.fields.iter().map(|(k, _)| k)
+        self.columns.as_slice().iter()
     }
 
     /// The record as a `serde_json::Value` object.
@@ -349,11 +429,25 @@ impl Record {
     }
 }
 
+/// Equal when the names and the values are equal, in order (shared or not).
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.columns == other.columns && self.values == other.values
+    }
+}
+
+/// Shows the record as a map of its names to its values.
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
 impl IntoIterator for Record {
     type Item = (CompactString, Value);
-    type IntoIter = std::vec::IntoIter<(CompactString, Value)>;
+    type IntoIter = std::iter::Zip<std::vec::IntoIter<CompactString>, std::vec::IntoIter<Value>>;
     fn into_iter(self) -> Self::IntoIter {
-        self.fields.into_iter()
+        self.columns.into_vec().into_iter().zip(self.values)
     }
 }
 
@@ -404,8 +498,8 @@ impl Serialize for Value {
 
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.fields.len()))?;
-        for (k, v) in &self.fields {
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
             map.serialize_entry(k.as_str(), v)?;
         }
         map.end()
@@ -502,7 +596,8 @@ impl<'de> Visitor<'de> for RecordVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
-        let mut fields = parse_buffers::fields();
+        let mut names = parse_buffers::names();
+        let mut values = parse_buffers::elements();
         // A 64-bit signature of the keys seen: a duplicate key (JSON allows them; the last
         // wins, as in serde_json) is searched for only when its bit is already set.
         let mut seen: u64 = 0;
@@ -510,16 +605,23 @@ impl<'de> Visitor<'de> for RecordVisitor {
             let value: Value = map.next_value()?;
             let bit = 1u64 << (key_hash(&key) & 63);
             if seen & bit != 0
-                && let Some(slot) = fields.iter_mut().find(|(k, _)| *k == key)
+                && let Some(slot) = names
+                    .iter()
+                    .position(|k| *k == key)
+                    .and_then(|i| values.get_mut(i))
             {
-                slot.1 = value;
+                *slot = value;
                 continue;
             }
             seen |= bit;
-            fields.push((key, value));
+            names.push(key);
+            values.push(value);
         }
+        let columns = columns::shared(&mut names);
+        parse_buffers::give_back_names(names);
         Ok(Record {
-            fields: parse_buffers::exact_fields(fields),
+            columns,
+            values: parse_buffers::exact_elements(values),
         })
     }
 }
@@ -629,8 +731,8 @@ mod tests {
         fn check(v: &Value) {
             match v {
                 Value::Object(r) => {
-                    assert_eq!(r.fields.capacity(), r.fields.len());
-                    r.fields.iter().for_each(|(_, v)| check(v));
+                    assert_eq!(r.values.capacity(), r.values.len());
+                    r.values.iter().for_each(check);
                 }
                 Value::Array(a) => {
                     assert_eq!(a.capacity(), a.len());

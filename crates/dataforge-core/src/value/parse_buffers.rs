@@ -1,5 +1,6 @@
-//! Reused buffers that gather a parsed object's fields (or an array's elements) before they
-//! move, in one copy, into a vector of exactly their length.
+//! Reused buffers that gather a parsed object's names and values (or an array's elements)
+//! before the values move, in one copy, into a vector of exactly their length (the names go
+//! to `columns::shared`).
 //!
 //! A vector grown while parsing holds up to twice the room it needs, and the blocks its growth
 //! leaves behind scatter a row's allocations: larger, scattered rows cost more to read and
@@ -18,18 +19,19 @@ const KEPT: usize = 32;
 const KEPT_CAPACITY: usize = 256;
 
 thread_local! {
-    static FIELDS: RefCell<Vec<Vec<(CompactString, Value)>>> = const { RefCell::new(Vec::new()) };
+    static NAMES: RefCell<Vec<Vec<CompactString>>> = const { RefCell::new(Vec::new()) };
     static ELEMENTS: RefCell<Vec<Vec<Value>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A buffer for an object's fields.
-pub(super) fn fields() -> Vec<(CompactString, Value)> {
-    take(&FIELDS, 16)
+/// A buffer for an object's names.
+pub(super) fn names() -> Vec<CompactString> {
+    take(&NAMES, 16)
 }
 
-/// The gathered fields, exactly sized; the buffer goes back for the next object.
-pub(super) fn exact_fields(buffer: Vec<(CompactString, Value)>) -> Vec<(CompactString, Value)> {
-    exact(&FIELDS, buffer)
+/// Takes back a names buffer (emptied by `columns::shared`) for the next object.
+pub(super) fn give_back_names(mut buffer: Vec<CompactString>) {
+    buffer.clear();
+    keep(&NAMES, buffer);
 }
 
 /// A buffer for an array's elements.
@@ -57,6 +59,11 @@ fn exact<T: 'static>(pool: &'static Pool<T>, mut buffer: Vec<T>) -> Vec<T> {
     let mut out = Vec::with_capacity(buffer.len());
     // `append` moves the items with one copy of their bytes, leaving `buffer` empty.
     out.append(&mut buffer);
+    keep(pool, buffer);
+    out
+}
+
+fn keep<T: 'static>(pool: &'static Pool<T>, buffer: Vec<T>) {
     if buffer.capacity() <= KEPT_CAPACITY {
         let _ = pool.try_with(|kept| {
             let mut kept = kept.borrow_mut();
@@ -65,7 +72,6 @@ fn exact<T: 'static>(pool: &'static Pool<T>, mut buffer: Vec<T>) -> Vec<T> {
             }
         });
     }
-    out
 }
 
 #[cfg(test)]
@@ -87,11 +93,15 @@ mod tests {
 
     #[test]
     fn wide_buffers_are_not_kept() {
-        let mut wide = fields();
-        wide.extend((0..300).map(|i| (CompactString::from(format!("k{i}")), Value::Int(i))));
-        let out = exact_fields(wide);
+        let mut wide = elements();
+        wide.extend((0..300).map(Value::Int));
+        let out = exact_elements(wide);
         assert_eq!(out.len(), 300);
         assert_eq!(out.capacity(), 300);
-        assert!(FIELDS.with_borrow(|kept| kept.iter().all(|b| b.capacity() <= KEPT_CAPACITY)));
+        assert!(ELEMENTS.with_borrow(|kept| kept.iter().all(|b| b.capacity() <= KEPT_CAPACITY)));
+        let mut names = names();
+        names.extend((0..300).map(|i| CompactString::from(format!("k{i}"))));
+        give_back_names(names);
+        assert!(NAMES.with_borrow(|kept| kept.iter().all(|b| b.capacity() <= KEPT_CAPACITY)));
     }
 }
