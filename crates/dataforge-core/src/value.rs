@@ -254,15 +254,18 @@ impl Record {
     }
 
     /// Appends `value` and gives the record `columns`, which name its columns and then the new
-    /// one (made once for its shape); returns false, changing nothing, when `columns` does not
-    /// have one name more than the record.
-    pub fn push_with_columns(&mut self, columns: &Columns, value: Value) -> bool {
-        let fits = columns.len() == self.values.len() + 1;
-        if fits {
-            self.columns = columns.clone();
-            self.values.push(value);
+    /// one (made once for its shape); gives `value` back, changing nothing, when `columns` does
+    /// not have one name more than the record.
+    ///
+    /// # Errors
+    /// `value`, when the number of names does not fit.
+    pub fn push_with_columns(&mut self, columns: &Columns, value: Value) -> Result<(), Value> {
+        if columns.len() != self.values.len() + 1 {
+            return Err(value);
         }
-        fits
+        self.columns = columns.clone();
+        self.values.push(value);
+        Ok(())
     }
 
     /// Number of fields.

@@ -2,7 +2,8 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, RowContext, Transform, TransformFactory, Value,
+    Batch, Columns, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
+    Value,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
@@ -10,6 +11,7 @@ use serde::{Deserialize, Deserializer};
 use crate::config::Issues;
 use crate::expr::{Expression, RunVars};
 use crate::rows::{Reach, for_each_row};
+use crate::shape::ShapeCache;
 
 /// Config of `add_column`: `name` and exactly one of `expr` or `value`.
 ///
@@ -96,13 +98,54 @@ pub struct AddColumn {
     source: Source,
 }
 
+/// Where the new column goes in rows of one shape.
+enum Place {
+    /// It replaces the column of that name, here.
+    At(usize),
+    /// It is appended; these columns name the row then.
+    Append(Columns),
+}
+
+impl AddColumn {
+    fn place(&self, columns: &Columns) -> Place {
+        match columns.position(&self.name) {
+            Some(i) => Place::At(i),
+            None => {
+                let mut names = columns.as_slice().to_vec();
+                names.push(self.name.clone());
+                Place::Append(Columns::new(names))
+            }
+        }
+    }
+
+    fn set(&self, r: &mut Record, place: &Place, v: Value) {
+        let v = match place {
+            Place::At(i) => match r.values_mut().get_mut(*i) {
+                Some(slot) => {
+                    *slot = v;
+                    return;
+                }
+                None => v,
+            },
+            Place::Append(columns) => match r.push_with_columns(columns, v) {
+                Ok(()) => return,
+                Err(v) => v,
+            },
+        };
+        // Only when the place does not fit the row, which its shape rules out.
+        r.insert(self.name.clone(), v);
+    }
+}
+
 impl Transform for AddColumn {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        let mut plans = ShapeCache::default();
         match &self.source {
             Source::Value(v) => {
                 let mut batch = batch;
                 for r in &mut batch {
-                    r.insert(self.name.clone(), v.clone());
+                    let place = plans.get(r.columns(), |c| self.place(c));
+                    self.set(r, place, v.clone());
                 }
                 Ok(batch)
             }
@@ -111,7 +154,8 @@ impl Transform for AddColumn {
                 let vars = RunVars::new(ctx);
                 Ok(for_each_row(batch, rows, Reach::Columns, |r| {
                     let v = e.eval(r, &vars)?;
-                    r.insert(self.name.clone(), v);
+                    let place = plans.get(r.columns(), |c| self.place(c));
+                    self.set(r, place, v);
                     Ok(true)
                 }))
             }

@@ -4,7 +4,8 @@ use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory, Value,
+    Batch, Columns, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
+    Value,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
@@ -15,6 +16,7 @@ use crate::config::{Issues, OrderedMap};
 use crate::error::TransformError;
 use crate::names::NameSet;
 use crate::rows::{Reach, for_each_row};
+use crate::shape::ShapeCache;
 
 /// Config of `cast`: column → type.
 ///
@@ -161,7 +163,8 @@ struct ColumnPlan {
     format: TimeFormat,
 }
 
-/// Casts of up to this many columns find them in one pass over the row.
+/// Casts of up to this many columns find them once per row shape (see `shape.rs`); more are
+/// looked up by name in each row.
 const FAST_COLUMNS: usize = 8;
 
 /// The `cast` transform.
@@ -271,23 +274,25 @@ impl Cast {
         })
     }
 
-    fn cast_row(&self, r: &mut Record, pending: &mut Vec<Value>) -> Result<(), TransformError> {
-        if self.columns.len() > FAST_COLUMNS {
-            return self.cast_row_general(r, pending);
-        }
-        // One pass finds the listed columns; then every value is converted before any is
-        // written, so a rejected row leaves unchanged.
-        let mut slots: [Option<&mut Value>; FAST_COLUMNS] = Default::default();
-        for (k, v) in r.iter_mut() {
+    /// Where each listed column is in rows of `columns` (the first of that name).
+    fn positions(&self, columns: &Columns) -> Vec<Option<usize>> {
+        let mut at = vec![None; self.columns.len()];
+        for (i, k) in columns.as_slice().iter().enumerate() {
             if let Some(j) = self.names.first_match(k)
-                && let Some(slot @ None) = slots.get_mut(j)
+                && let Some(slot @ None) = at.get_mut(j)
             {
-                *slot = Some(v);
+                *slot = Some(i);
             }
         }
+        at
+    }
+
+    /// Casts a row whose listed columns are at `at` (from [`Cast::positions`] for its shape).
+    fn cast_row(&self, r: &mut Record, at: &[Option<usize>]) -> Result<(), TransformError> {
+        // Every value is converted before any is written, so a rejected row leaves unchanged.
         let mut new: [Option<Value>; FAST_COLUMNS] = Default::default();
-        for ((plan, slot), out) in self.columns.iter().zip(&slots).zip(&mut new) {
-            let Some(v) = slot else {
+        for ((plan, i), out) in self.columns.iter().zip(at).zip(&mut new) {
+            let Some(v) = i.and_then(|i| r.values().get(i)) else {
                 if self.strict {
                     return Err(TransformError::MissingColumn {
                         column: plan.column.to_string(),
@@ -307,9 +312,12 @@ impl Cast {
                 }
             }
         }
-        for (slot, value) in slots.into_iter().zip(new) {
-            if let (Some(v), Some(value)) = (slot, value) {
-                *v = value;
+        let values = r.values_mut();
+        for (i, value) in at.iter().zip(new) {
+            if let (Some(i), Some(value)) = (i, value)
+                && let Some(slot) = values.get_mut(*i)
+            {
+                *slot = value;
             }
         }
         Ok(())
@@ -365,8 +373,15 @@ impl Cast {
 impl Transform for Cast {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
         let mut pending = Vec::with_capacity(self.columns.len());
+        if self.columns.len() > FAST_COLUMNS {
+            return Ok(for_each_row(batch, rows, Reach::Columns, |r| {
+                self.cast_row_general(r, &mut pending).map(|()| true)
+            }));
+        }
+        let mut plans = ShapeCache::default();
         Ok(for_each_row(batch, rows, Reach::Columns, |r| {
-            self.cast_row(r, &mut pending).map(|()| true)
+            let at = plans.get(r.columns(), |c| self.positions(c));
+            self.cast_row(r, at).map(|()| true)
         }))
     }
 }
@@ -433,7 +448,7 @@ fn to_integer(v: &Value) -> Result<i64, String> {
         Value::Float(f) => float_to_i64(*f),
         Value::Decimal(d) => decimal_to_i64(d),
         Value::String(s) => {
-            let t = s.trim();
+            let t = trim(s);
             if let Ok(i) = t.parse::<i64>() {
                 return Ok(i);
             }
@@ -466,6 +481,17 @@ fn decimal_to_i64(d: &Decimal) -> Result<i64, String> {
         .ok_or_else(|| "out of the 64-bit integer range".into())
 }
 
+/// `s` without leading and trailing whitespace, as `str::trim`; a string that starts and ends
+/// with a visible ASCII character (nearly every cell) is returned as it is, unscanned.
+fn trim(s: &str) -> &str {
+    let visible = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+    if visible(s.as_bytes().first()) && visible(s.as_bytes().last()) {
+        s
+    } else {
+        s.trim()
+    }
+}
+
 fn parse_decimal(s: &str) -> Option<Decimal> {
     Decimal::from_str_exact(s)
         .ok()
@@ -477,8 +503,7 @@ fn to_float(v: &Value) -> Result<f64, String> {
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Int(i) => *i as f64,
         Value::Decimal(d) => d.to_f64().ok_or_else(unsupported)?,
-        Value::String(s) => s
-            .trim()
+        Value::String(s) => trim(s)
             .parse::<f64>()
             .map_err(|_| "not a number".to_string())?,
         _ => return Err(unsupported()),
@@ -495,7 +520,7 @@ fn to_decimal(v: &Value) -> Result<Decimal, String> {
         Value::Bool(b) => Ok(Decimal::from(u8::from(*b))),
         Value::Int(i) => Ok(Decimal::from(*i)),
         Value::Float(f) => Decimal::from_f64(*f).ok_or_else(|| "out of the decimal range".into()),
-        Value::String(s) => parse_decimal(s.trim())
+        Value::String(s) => parse_decimal(trim(s))
             .ok_or_else(|| "not a decimal number (or more than 28 digits)".into()),
         _ => Err(unsupported()),
     }
@@ -510,7 +535,7 @@ fn to_bool(v: &Value) -> Result<bool, String> {
         Value::Decimal(d) if d.is_zero() => Ok(false),
         Value::Decimal(d) if *d == Decimal::ONE => Ok(true),
         Value::String(s) => {
-            let t = s.trim();
+            let t = trim(s);
             const TRUE: &[&str] = &["true", "1", "yes", "y", "t", "on"];
             const FALSE: &[&str] = &["false", "0", "no", "n", "f", "off"];
             if TRUE.iter().any(|w| w.eq_ignore_ascii_case(t)) {
@@ -653,7 +678,7 @@ fn parse_custom_timestamp(
 fn to_timestamp(v: &Value, format: &TimeFormat) -> Result<DateTime<FixedOffset>, String> {
     match v {
         Value::String(s) => {
-            let t = s.trim();
+            let t = trim(s);
             match format {
                 TimeFormat::Iso => {
                     parse_iso_timestamp(t).ok_or_else(|| "not an ISO 8601 timestamp".into())
@@ -688,7 +713,7 @@ fn to_date(v: &Value, format: &TimeFormat) -> Result<NaiveDate, String> {
     match v {
         Value::Timestamp(t) => Ok(t.date_naive()),
         Value::String(s) => {
-            let t = s.trim();
+            let t = trim(s);
             match format {
                 TimeFormat::Iso => NaiveDate::parse_from_str(t, "%Y-%m-%d")
                     .ok()

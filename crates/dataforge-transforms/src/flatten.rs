@@ -2,7 +2,8 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory, Value,
+    Batch, Columns, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
+    Value,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -234,11 +235,122 @@ struct Scratch {
     next_join: usize,
 }
 
+/// Room left in a flattened row for columns that later transforms add (`add_column`), so
+/// that adding one does not move the row.
+const SPARE: usize = 2;
+
+/// How many shapes a batch's plans cover (rows whose nested objects come and go, or are null
+/// in some rows, have a few).
+const PLANS: usize = 4;
+
+/// How the rows of one shape flatten, worked out once (see `shape.rs`): which columns open,
+/// level by level, and the names of the leaves.
+struct Plan {
+    top: Level,
+    names: Columns,
+}
+
+/// One level of a shape: its columns, and for each one the level it opens into, if any.
+struct Level {
+    columns: Columns,
+    opens: Vec<Option<Level>>,
+    /// Per column: it would open, were it a non-empty object (a selected column, at a depth
+    /// still opened).
+    may_open: Vec<bool>,
+}
+
+impl Level {
+    /// True when `r` has this shape: the same columns, the same ones opening into the same
+    /// shapes, and none of the others opening.
+    fn fits(&self, r: &Record) -> bool {
+        r.columns().same(&self.columns)
+            && r.values().iter().zip(&self.opens).zip(&self.may_open).all(
+                |((v, open), may)| match (open, v) {
+                    (Some(level), Value::Object(inner)) => level.fits(inner),
+                    (Some(_), _) => false,
+                    (None, v) => !(*may && opens(v)),
+                },
+            )
+    }
+
+    /// Moves the leaves of `values` (a row of this shape) to `out`, in order.
+    fn move_leaves(&self, values: Vec<Value>, out: &mut Vec<Value>) {
+        for (v, open) in values.into_iter().zip(&self.opens) {
+            match (open, v) {
+                (Some(level), Value::Object(inner)) => level.move_leaves(inner.into_parts().1, out),
+                (_, v) => out.push(v),
+            }
+        }
+    }
+}
+
+impl Flatten {
+    /// The plan for `r`'s shape; `None` when flattening rejects the row or changes nothing.
+    fn plan(&self, r: &Record, s: &mut Scratch) -> Option<Plan> {
+        let mut probe = r.clone();
+        self.flatten_row(&mut probe, s).ok()?;
+        if probe.columns().same(r.columns()) {
+            return None;
+        }
+        let top = self.level(r, 1, true);
+        Some(Plan {
+            top,
+            names: probe.columns().clone(),
+        })
+    }
+
+    fn level(&self, r: &Record, depth: usize, top: bool) -> Level {
+        let (opens, may_open) = r
+            .iter()
+            .map(|(k, v)| {
+                let may = depth <= self.max_depth && (!top || self.selected(k));
+                let open = match v {
+                    Value::Object(inner) if may && !inner.is_empty() => {
+                        Some(self.level(inner, depth + 1, false))
+                    }
+                    _ => None,
+                };
+                (open, may)
+            })
+            .unzip();
+        Level {
+            columns: r.columns().clone(),
+            opens,
+            may_open,
+        }
+    }
+
+    /// Flattens `r` by `plan` (its shape's).
+    fn apply(plan: &Plan, r: &mut Record) {
+        let (_, values) = std::mem::take(r).into_parts();
+        let mut out = Vec::with_capacity(plan.names.len() + SPARE);
+        plan.top.move_leaves(values, &mut out);
+        // The plan's names are the leaves of its levels, and the row fits the plan: the counts
+        // agree, and `from_parts` cannot refuse them.
+        *r = Record::from_parts(plan.names.clone(), out).unwrap_or_default();
+    }
+}
+
 impl Transform for Flatten {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
         let mut scratch = Scratch::default();
+        let mut plans: Vec<Plan> = Vec::new();
         Ok(for_each_row(batch, rows, Reach::Nested, |r| {
-            self.flatten_row(r, &mut scratch).map(|()| true)
+            if let Some(plan) = plans.iter().find(|p| p.top.fits(r)) {
+                Self::apply(plan, r);
+                return Ok(true);
+            }
+            match self.plan(r, &mut scratch) {
+                Some(plan) => {
+                    Self::apply(&plan, r);
+                    if plans.len() == PLANS {
+                        plans.pop();
+                    }
+                    plans.insert(0, plan);
+                    Ok(true)
+                }
+                None => self.flatten_row(r, &mut scratch).map(|()| true),
+            }
         }))
     }
 }

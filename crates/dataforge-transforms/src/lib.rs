@@ -22,6 +22,7 @@ mod names;
 pub mod rename;
 mod rows;
 pub mod select;
+mod shape;
 mod state;
 pub mod string;
 #[cfg(test)]

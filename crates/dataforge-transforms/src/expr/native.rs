@@ -109,17 +109,12 @@ pub(crate) enum Root {
 #[inline]
 fn column<'a>(row: &'a Record, name: &str, hint: &AtomicUsize) -> Option<&'a Value> {
     let at = hint.load(AtomicOrdering::Relaxed);
-    if let Some((k, v)) = row.iter().nth(at)
-        && k.as_str() == name
-    {
-        return Some(v);
+    if row.columns().as_slice().get(at).is_some_and(|k| k == name) {
+        return row.values().get(at);
     }
-    let (i, (_, v)) = row
-        .iter()
-        .enumerate()
-        .find(|(_, (k, _))| k.as_str() == name)?;
+    let i = row.columns().position(name)?;
     hint.store(i, AtomicOrdering::Relaxed);
-    Some(v)
+    row.values().get(i)
 }
 
 /// A compiled expression of the fast-path subset.
