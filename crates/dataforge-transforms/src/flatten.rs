@@ -250,42 +250,59 @@ struct Plan {
     names: Columns,
 }
 
-/// One level of a shape: its columns, and for each one the level it opens into, if any.
+/// One level of a shape: its columns, and what becomes of them, in order.
 struct Level {
     columns: Columns,
-    opens: Vec<Option<Level>>,
+    steps: Vec<Step>,
     /// Per column: it would open, were it a non-empty object (a selected column, at a depth
     /// still opened).
     may_open: Vec<bool>,
+}
+
+/// What becomes of the next columns of a level.
+enum Step {
+    /// This many stay values (moved as they are, in one go).
+    Leaves(usize),
+    /// The next one opens into this level.
+    Open(Level),
 }
 
 impl Level {
     /// True when `r` has this shape: the same columns, the same ones opening into the same
     /// shapes, and none of the others opening.
     fn fits(&self, r: &Record) -> bool {
-        r.columns().same(&self.columns)
-            && r.values().iter().zip(&self.opens).zip(&self.may_open).all(
-                |((v, open), may)| match (open, v) {
-                    (Some(level), Value::Object(inner)) => level.fits(inner),
-                    (Some(_), _) => false,
-                    (None, v) => !(*may && opens(v)),
-                },
-            )
+        if !r.columns().same(&self.columns) {
+            return false;
+        }
+        let mut values = r.values().iter().zip(&self.may_open);
+        self.steps.iter().all(|step| match step {
+            Step::Leaves(n) => values.by_ref().take(*n).all(|(v, may)| !(*may && opens(v))),
+            Step::Open(level) => {
+                matches!(values.next(), Some((Value::Object(inner), _)) if level.fits(inner))
+            }
+        })
     }
 
     /// Moves the leaves of `values` (a row of this shape) to `out`, in order.
     fn move_leaves(&self, values: Vec<Value>, out: &mut Vec<Value>) {
-        for (v, open) in values.into_iter().zip(&self.opens) {
-            match (open, v) {
-                (Some(level), Value::Object(inner)) => level.move_leaves(inner.into_parts().1, out),
-                (_, v) => out.push(v),
+        let mut values = values.into_iter();
+        for step in &self.steps {
+            match step {
+                Step::Leaves(n) => out.extend(values.by_ref().take(*n)),
+                Step::Open(level) => match values.next() {
+                    Some(Value::Object(inner)) => level.move_leaves(inner.into_parts().1, out),
+                    // Not for a row that fits: kept as a value all the same.
+                    Some(v) => out.push(v),
+                    None => {}
+                },
             }
         }
     }
 }
 
 impl Flatten {
-    /// The plan for `r`'s shape; `None` when flattening rejects the row or changes nothing.
+    /// The plan for `r`'s shape, which has a column to open; `None` when flattening rejects
+    /// the row.
     fn plan(&self, r: &Record, s: &mut Scratch) -> Option<Plan> {
         let mut probe = r.clone();
         self.flatten_row(&mut probe, s).ok()?;
@@ -300,22 +317,29 @@ impl Flatten {
     }
 
     fn level(&self, r: &Record, depth: usize, top: bool) -> Level {
-        let (opens, may_open) = r
-            .iter()
-            .map(|(k, v)| {
-                let may = depth <= self.max_depth && (!top || self.selected(k));
-                let open = match v {
-                    Value::Object(inner) if may && !inner.is_empty() => {
-                        Some(self.level(inner, depth + 1, false))
+        let mut steps = Vec::new();
+        let mut may_open = Vec::with_capacity(r.len());
+        let mut leaves = 0;
+        for (k, v) in r.iter() {
+            let may = depth <= self.max_depth && (!top || self.selected(k));
+            may_open.push(may);
+            match v {
+                Value::Object(inner) if may && !inner.is_empty() => {
+                    if leaves > 0 {
+                        steps.push(Step::Leaves(leaves));
+                        leaves = 0;
                     }
-                    _ => None,
-                };
-                (open, may)
-            })
-            .unzip();
+                    steps.push(Step::Open(self.level(inner, depth + 1, false)));
+                }
+                _ => leaves += 1,
+            }
+        }
+        if leaves > 0 {
+            steps.push(Step::Leaves(leaves));
+        }
         Level {
             columns: r.columns().clone(),
-            opens,
+            steps,
             may_open,
         }
     }
@@ -327,6 +351,7 @@ impl Flatten {
         plan.top.move_leaves(values, &mut out);
         // The plan's names are the leaves of its levels, and the row fits the plan: the counts
         // agree, and `from_parts` cannot refuse them.
+        debug_assert_eq!(out.len(), plan.names.len());
         *r = Record::from_parts(plan.names.clone(), out).unwrap_or_default();
     }
 }
@@ -338,6 +363,10 @@ impl Transform for Flatten {
         Ok(for_each_row(batch, rows, Reach::Nested, |r| {
             if let Some(plan) = plans.iter().find(|p| p.top.fits(r)) {
                 Self::apply(plan, r);
+                return Ok(true);
+            }
+            if !r.iter().any(|(k, v)| self.flattens(k, v)) {
+                // Nothing opens: no plan to make (it would copy the row to find that out).
                 return Ok(true);
             }
             match self.plan(r, &mut scratch) {
@@ -384,6 +413,21 @@ mod tests {
             "total": "12.50"
         }))
         .expect("record")
+    }
+
+    /// Rows with nothing to open pass untouched: they keep the names they share.
+    #[test]
+    fn flat_rows_keep_their_shared_names() {
+        let t = build::<FlattenFactory>(json!({})).expect("builds");
+        let batch: Vec<Record> = (0..3)
+            .map(|i| serde_json::from_str(&format!(r#"{{"id":{i},"tags":[{{"a":1}}],"e":{{}}}}"#)))
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let names = batch[0].columns().clone();
+        let (out, rejected) = run_one(&t, batch);
+        assert!(rejected.is_empty());
+        assert!(out.iter().all(|r| r.columns().same(&names)));
+        assert_eq!(out[2].get("id"), Some(&Value::Int(2)));
     }
 
     #[test]
