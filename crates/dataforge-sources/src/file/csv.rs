@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ::csv::{ErrorKind, ReaderBuilder, StringRecord};
 use dataforge_core::value::CompactString;
-use dataforge_core::{Record, Value};
+use dataforge_core::{Columns, Record, Value};
 
 use super::config::CsvOptions;
 use super::error::FileSourceError;
@@ -54,6 +54,9 @@ pub(crate) fn read(
         }
     }
     let mut batch = Vec::with_capacity(batch_size);
+    // The rows of a batch share their names (one list per batch: the rows of different
+    // batches are freed on different threads, which would otherwise count down one counter).
+    let mut shared = Columns::new(columns.clone());
     while reader
         .read_record(&mut row)
         .map_err(|e| csv_error(path, e))?
@@ -61,17 +64,26 @@ pub(crate) fn read(
         if columns.len() < row.len() {
             // No header: name the columns after the first row's width.
             columns.extend((columns.len()..row.len()).map(|i| format!("column_{}", i + 1).into()));
+            shared = Columns::new(columns.clone());
         }
-        let mut record = Record::with_capacity(row.len());
-        for (name, cell) in columns.iter().zip(row.iter()) {
-            record.push_unchecked(name.clone(), Value::String(cell.into()));
-        }
+        let cells = || row.iter().map(|cell| Value::String(cell.into()));
+        let record = (row.len() == shared.len())
+            .then(|| Record::from_parts(shared.clone(), cells().collect()))
+            .flatten()
+            .unwrap_or_else(|| {
+                let mut record = Record::with_capacity(row.len());
+                for (name, cell) in columns.iter().zip(cells()) {
+                    record.push_unchecked(name.clone(), cell);
+                }
+                record
+            });
         batch.push(record);
         if batch.len() >= batch_size {
             emitter.send(std::mem::replace(
                 &mut batch,
                 Vec::with_capacity(batch_size),
             ))?;
+            shared = Columns::new(columns.clone());
         }
     }
     emitter.send(batch)?;

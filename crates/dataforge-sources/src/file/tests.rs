@@ -322,6 +322,20 @@ async fn csv_without_header_names_columns() {
     assert_eq!(rows[2], record! {"column_1" => "3", "column_2" => "c"});
 }
 
+/// The rows of a CSV batch share one list of names; the next batch has its own.
+#[tokio::test]
+async fn csv_rows_of_a_batch_share_their_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), "a.csv", "id,name\n1,a\n2,b\n3,c\n");
+    let source = build(json!({"path": path})).expect("valid config");
+    let (batches, result) = run(&*source, 2).await;
+    result.expect("extract succeeds");
+    assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+    assert!(batches[0][0].columns().same(batches[0][1].columns()));
+    assert!(!batches[0][0].columns().same(batches[1][0].columns()));
+    assert_eq!(batches[1][0], record! {"id" => "3", "name" => "c"});
+}
+
 #[tokio::test]
 async fn csv_row_length_mismatch_names_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
