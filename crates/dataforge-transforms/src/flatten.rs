@@ -257,14 +257,16 @@ struct Level {
     /// Per column: it would open, were it a non-empty object (a selected column, at a depth
     /// still opened).
     may_open: Vec<bool>,
+    /// Every column may open (no `columns` list at this level, and the depth allows it).
+    all_may_open: bool,
 }
 
 /// What becomes of the next columns of a level.
 enum Step {
-    /// This many stay values (moved as they are, in one go).
-    Leaves(usize),
-    /// The next one opens into this level.
-    Open(Level),
+    /// The `n` columns from `at` on stay values (moved as they are, in one go).
+    Leaves { at: usize, n: usize },
+    /// The column at `at` opens into this level.
+    Open { at: usize, level: Level },
 }
 
 impl Level {
@@ -274,11 +276,22 @@ impl Level {
         if !r.columns().same(&self.columns) {
             return false;
         }
-        let mut values = r.values().iter().zip(&self.may_open);
+        let values = r.values();
         self.steps.iter().all(|step| match step {
-            Step::Leaves(n) => values.by_ref().take(*n).all(|(v, may)| !(*may && opens(v))),
-            Step::Open(level) => {
-                matches!(values.next(), Some((Value::Object(inner), _)) if level.fits(inner))
+            Step::Leaves { at, n } => {
+                let (Some(run), Some(may)) =
+                    (values.get(*at..at + n), self.may_open.get(*at..at + n))
+                else {
+                    return false;
+                };
+                if self.all_may_open {
+                    !run.iter().any(opens)
+                } else {
+                    !run.iter().zip(may).any(|(v, may)| *may && opens(v))
+                }
+            }
+            Step::Open { at, level } => {
+                matches!(values.get(*at), Some(Value::Object(inner)) if level.fits(inner))
             }
         })
     }
@@ -288,8 +301,8 @@ impl Level {
         let mut values = values.into_iter();
         for step in &self.steps {
             match step {
-                Step::Leaves(n) => out.extend(values.by_ref().take(*n)),
-                Step::Open(level) => match values.next() {
+                Step::Leaves { n, .. } => out.extend(values.by_ref().take(*n)),
+                Step::Open { level, .. } => match values.next() {
                     Some(Value::Object(inner)) => level.move_leaves(inner.into_parts().1, out),
                     // Not for a row that fits: kept as a value all the same.
                     Some(v) => out.push(v),
@@ -320,26 +333,34 @@ impl Flatten {
         let mut steps = Vec::new();
         let mut may_open = Vec::with_capacity(r.len());
         let mut leaves = 0;
-        for (k, v) in r.iter() {
+        for (at, (k, v)) in r.iter().enumerate() {
             let may = depth <= self.max_depth && (!top || self.selected(k));
             may_open.push(may);
             match v {
                 Value::Object(inner) if may && !inner.is_empty() => {
                     if leaves > 0 {
-                        steps.push(Step::Leaves(leaves));
+                        steps.push(Step::Leaves {
+                            at: at - leaves,
+                            n: leaves,
+                        });
                         leaves = 0;
                     }
-                    steps.push(Step::Open(self.level(inner, depth + 1, false)));
+                    let level = self.level(inner, depth + 1, false);
+                    steps.push(Step::Open { at, level });
                 }
                 _ => leaves += 1,
             }
         }
         if leaves > 0 {
-            steps.push(Step::Leaves(leaves));
+            steps.push(Step::Leaves {
+                at: r.len() - leaves,
+                n: leaves,
+            });
         }
         Level {
             columns: r.columns().clone(),
             steps,
+            all_may_open: may_open.iter().all(|&m| m),
             may_open,
         }
     }

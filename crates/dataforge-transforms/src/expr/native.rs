@@ -128,6 +128,13 @@ pub(crate) enum Node {
         fields: Vec<CompactString>,
         may_be_type: bool,
     },
+    /// A plain column name (`total_price`): what [`Node::Name`] gives for a one-part name
+    /// other than `row`.
+    Column {
+        name: CompactString,
+        hint: AtomicUsize,
+        may_be_type: bool,
+    },
     Select(Box<Node>, CompactString),
     Has(Box<Node>, CompactString),
     Index(Box<Node>, CompactString),
@@ -237,6 +244,16 @@ fn name(segs: &[&str], is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
         return None;
     }
     let full = segs.join(".");
+    if let [column] = segs
+        && *column != "row"
+    {
+        // A plain column, the common case: looked up without the qualified-name walk.
+        return Some(Node::Column {
+            name: (*column).into(),
+            hint: AtomicUsize::new(0),
+            may_be_type: is_type(&full),
+        });
+    }
     let mut roots = Vec::with_capacity(segs.len());
     for len in (1..=segs.len()).rev() {
         let root = if len == 1 && first == "row" {
@@ -380,6 +397,18 @@ impl Node {
                     Fail::Error
                 })
             }
+            Node::Column {
+                name,
+                hint,
+                may_be_type,
+            } => match column(row, name, hint) {
+                Some(v) => read(v),
+                None => Err(if *may_be_type {
+                    Fail::Unsupported
+                } else {
+                    Fail::Error
+                }),
+            },
             Node::Select(operand, field) => select(operand.eval(row)?, field),
             Node::Has(operand, field) => match operand.eval(row)? {
                 Nv::Map(r) => Ok(Nv::Bool(r.contains_key(field))),
