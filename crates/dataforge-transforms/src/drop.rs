@@ -2,12 +2,13 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, RowContext, Transform, TransformFactory,
+    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::config::Issues;
+use crate::shape::{Reshape, ShapeCache};
 
 /// Config of `drop_columns`.
 ///
@@ -48,14 +49,30 @@ pub struct DropColumns {
     columns: Vec<CompactString>,
 }
 
+impl DropColumns {
+    fn drop_from(&self, r: &mut Record) {
+        r.retain(|k, _| !self.columns.iter().any(|c| c == k));
+    }
+}
+
 impl Transform for DropColumns {
     fn transform(
         &self,
         mut batch: Batch,
         _rows: &mut RowContext<'_>,
     ) -> Result<Batch, ComponentError> {
+        let mut plans = ShapeCache::default();
         for r in &mut batch {
-            r.retain(|k, _| !self.columns.iter().any(|c| c == k));
+            let plan = plans.get(r.columns(), |c| {
+                Reshape::of(c, |p| {
+                    self.drop_from(p);
+                    Ok(())
+                })
+            });
+            // Dropping rejects nothing: the plan either applies or leaves the row to the loop.
+            if !plan.apply(r).unwrap_or(false) {
+                self.drop_from(r);
+            }
         }
         Ok(batch)
     }

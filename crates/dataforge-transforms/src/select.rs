@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::config::Issues;
 use crate::error::TransformError;
 use crate::rows::{Reach, for_each_row};
+use crate::shape::{Reshape, ShapeCache};
 
 /// Config of `select_columns`.
 ///
@@ -79,7 +80,12 @@ impl SelectColumns {
 
 impl Transform for SelectColumns {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        let mut plans = ShapeCache::default();
         Ok(for_each_row(batch, rows, Reach::Nested, |r| {
+            let plan = plans.get(r.columns(), |c| Reshape::of(c, |p| self.select(p)));
+            if plan.apply(r)? {
+                return Ok(true);
+            }
             self.select(r).map(|()| true)
         }))
     }

@@ -8,6 +8,8 @@
 
 use dataforge_core::{Columns, Record, Value};
 
+use crate::error::TransformError;
+
 /// The plan for the last shape seen.
 pub(crate) struct ShapeCache<P> {
     last: Option<(Columns, P)>,
@@ -57,6 +59,75 @@ pub(crate) fn origins(probed: &Record) -> Option<Vec<usize>> {
         .iter()
         .map(|v| v.as_i64().and_then(|i| usize::try_from(i).ok()))
         .collect()
+}
+
+/// How a transform that ignores values (`select_columns`, `drop_columns`) reshapes the rows of
+/// one shape.
+pub(crate) enum Reshape {
+    /// Nothing changes.
+    Keep,
+    /// The values at `origins`, in that order, under `columns`; the others are dropped.
+    Take {
+        columns: Columns,
+        origins: Vec<usize>,
+    },
+    /// The row is rejected, for this reason.
+    Reject(TransformError),
+    /// Not a move of values (worked out row by row).
+    Row,
+}
+
+impl Reshape {
+    /// What `f` does to rows of `columns`, seen on a probe.
+    pub(crate) fn of(
+        columns: &Columns,
+        f: impl FnOnce(&mut Record) -> Result<(), TransformError>,
+    ) -> Self {
+        let mut p = probe(columns);
+        if let Err(e) = f(&mut p) {
+            return Self::Reject(e);
+        }
+        let Some(origins) = origins(&p) else {
+            return Self::Row;
+        };
+        let mut seen = vec![false; columns.len()];
+        let moves = origins
+            .iter()
+            .all(|&i| seen.get_mut(i).is_some_and(|s| !std::mem::replace(s, true)));
+        if !moves {
+            return Self::Row;
+        }
+        let identity =
+            origins.len() == columns.len() && origins.iter().enumerate().all(|(i, &j)| i == j);
+        if identity && p.columns() == columns {
+            Self::Keep
+        } else {
+            Self::Take {
+                columns: p.columns().clone(),
+                origins,
+            }
+        }
+    }
+
+    /// Reshapes `r`, a row of the shape this was made for: `Ok(false)` when it must be worked
+    /// out row by row; on `Err` the row is as it was.
+    pub(crate) fn apply(&self, r: &mut Record) -> Result<bool, TransformError> {
+        match self {
+            Self::Keep => Ok(true),
+            Self::Row => Ok(false),
+            Self::Reject(e) => Err(e.clone()),
+            Self::Take { columns, origins } => {
+                let (_, mut values) = std::mem::take(r).into_parts();
+                let out = origins
+                    .iter()
+                    .map(|&i| values.get_mut(i).map(std::mem::take).unwrap_or_default())
+                    .collect();
+                // `origins` has one position per name of `columns`: `from_parts` takes them.
+                *r = Record::from_parts(columns.clone(), out).unwrap_or_default();
+                Ok(true)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -119,7 +190,7 @@ mod tests {
         use serde_json::json;
 
         use crate::test_support::{build, run_one};
-        use crate::{add_column, cast, flatten, rename};
+        use crate::{add_column, cast, drop, flatten, rename, select};
 
         let transforms = [
             build::<flatten::FlattenFactory>(json!({})),
@@ -134,6 +205,9 @@ mod tests {
             build::<cast::CastFactory>(json!({"columns": {"total": "float", "id": "string"}})),
             build::<add_column::AddColumnFactory>(json!({"name": "twice", "expr": "id * 2"})),
             build::<add_column::AddColumnFactory>(json!({"name": "id", "value": 0})),
+            build::<select::SelectColumnsFactory>(json!({"columns": ["total", "id", "gone"]})),
+            build::<select::SelectColumnsFactory>(json!({"columns": ["name"], "strict": true})),
+            build::<drop::DropColumnsFactory>(json!({"columns": ["customer", "gone"]})),
         ];
         for (i, t) in transforms.into_iter().enumerate() {
             let t = t.expect("builds");
@@ -193,6 +267,26 @@ mod tests {
         assert_eq!(out[8].get("customer_first_name"), Some(&Value::from("Zoë")));
         assert_eq!(rejected.len(), 1, "customer_id clashes");
         assert_eq!(rejected[0].record.get("id"), Some(&Value::Int(6)));
+    }
+
+    /// Rows of one shape come out of a planned select or drop sharing their new names: the
+    /// plan, not the row-by-row code, made them.
+    #[test]
+    fn selected_and_dropped_rows_share_their_names() {
+        use serde_json::json;
+
+        use crate::test_support::{build, keys, run_one};
+        use crate::{drop, select};
+
+        for t in [
+            build::<select::SelectColumnsFactory>(json!({"columns": ["total", "id"]})),
+            build::<drop::DropColumnsFactory>(json!({"columns": ["customer"]})),
+        ] {
+            let (out, _) = run_one(&t.expect("builds"), mixed_rows());
+            assert!(out[0].columns().same(out[1].columns()));
+            assert!(!out[0].columns().same(out[2].columns()), "another shape");
+            assert!(!keys(&out[0]).contains(&"customer"));
+        }
     }
 
     #[test]
