@@ -314,21 +314,6 @@ impl Level {
 }
 
 impl Flatten {
-    /// The plan for `r`'s shape, which has a column to open; `None` when flattening rejects
-    /// the row.
-    fn plan(&self, r: &Record, s: &mut Scratch) -> Option<Plan> {
-        let mut probe = r.clone();
-        self.flatten_row(&mut probe, s).ok()?;
-        if probe.columns().same(r.columns()) {
-            return None;
-        }
-        let top = self.level(r, 1, true);
-        Some(Plan {
-            top,
-            names: probe.columns().clone(),
-        })
-    }
-
     fn level(&self, r: &Record, depth: usize, top: bool) -> Level {
         let mut steps = Vec::new();
         let mut may_open = Vec::with_capacity(r.len());
@@ -387,20 +372,24 @@ impl Transform for Flatten {
                 return Ok(true);
             }
             if !r.iter().any(|(k, v)| self.flattens(k, v)) {
-                // Nothing opens: no plan to make (it would copy the row to find that out).
+                // Nothing opens: there is no plan to make.
                 return Ok(true);
             }
-            match self.plan(r, &mut scratch) {
-                Some(plan) => {
-                    Self::apply(&plan, r);
-                    if plans.len() == PLANS {
-                        plans.pop();
-                    }
-                    plans.insert(0, plan);
-                    Ok(true)
-                }
-                None => self.flatten_row(r, &mut scratch).map(|()| true),
+            // A new shape: the per-row code flattens this row (on an error it leaves the row
+            // as it was), and the names it gives are the plan's for the rows of this shape.
+            let top = self.level(r, 1, true);
+            self.flatten_row(r, &mut scratch)?;
+            if plans.len() == PLANS {
+                plans.pop();
             }
+            plans.insert(
+                0,
+                Plan {
+                    top,
+                    names: r.columns().clone(),
+                },
+            );
+            Ok(true)
         }))
     }
 }

@@ -2,7 +2,7 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, Columns, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
+    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use crate::config::{Issues, OrderedMap};
 use crate::error::TransformError;
 use crate::names::NameSet;
 use crate::rows::{Reach, for_each_row};
-use crate::shape::{self, ShapeCache};
+use crate::shape::{Reshape, ShapeCache};
 
 /// Config of `rename_columns`: old name → new name.
 ///
@@ -110,23 +110,6 @@ impl RenameColumns {
             names,
             strict: config.strict,
         })
-    }
-
-    /// What renaming does to rows of `columns`: worked out on a probe of them (renaming does
-    /// not look at values).
-    fn plan(&self, columns: &Columns, at: &mut [usize]) -> Plan {
-        let mut probe = shape::probe(columns);
-        if let Err(e) = self.rename_row(&mut probe, at) {
-            return Plan::Reject(e);
-        }
-        let in_place = shape::origins(&probe).is_some_and(|o| {
-            o.len() == columns.len() && o.iter().enumerate().all(|(i, &j)| i == j)
-        });
-        match in_place {
-            true if probe.columns().same(columns) => Plan::Keep,
-            true => Plan::Rename(probe.columns().clone()),
-            false => Plan::Row,
-        }
     }
 
     /// `at` is scratch space, one slot per pair: where the pair's old name is in the row.
@@ -229,29 +212,18 @@ impl RenameColumns {
     }
 }
 
-/// What renaming does to the rows of one shape.
-enum Plan {
-    /// Nothing: no old name is there.
-    Keep,
-    /// Each column keeps its place and takes its name from these columns.
-    Rename(Columns),
-    /// The row is rejected, for this reason.
-    Reject(TransformError),
-    /// Columns move or leave (a new name replaces a column): renamed row by row.
-    Row,
-}
-
 impl Transform for RenameColumns {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
         let mut at = vec![0; self.pairs.len()];
         let mut plans = ShapeCache::default();
         Ok(for_each_row(batch, rows, Reach::Columns, |r| {
-            match plans.get(r.columns(), |c| self.plan(c, &mut at)) {
-                Plan::Keep => Ok(true),
-                Plan::Rename(out) if r.set_columns(out) => Ok(true),
-                Plan::Reject(e) => Err(e.clone()),
-                Plan::Rename(_) | Plan::Row => self.rename_row(r, &mut at).map(|()| true),
+            let plan = plans.get(r.columns(), |c| {
+                Reshape::of(c, |p| self.rename_row(p, &mut at))
+            });
+            if plan.apply(r)? {
+                return Ok(true);
             }
+            self.rename_row(r, &mut at).map(|()| true)
         }))
     }
 }

@@ -47,13 +47,13 @@ impl<P> ShapeCache<P> {
 
 /// A record of `columns` whose values are their positions (`Int(0)`, `Int(1)`, ...): run
 /// through a transform that ignores values, it shows where each column ends.
-pub(crate) fn probe(columns: &Columns) -> Record {
+fn probe(columns: &Columns) -> Record {
     let values = (0..columns.len() as i64).map(Value::Int).collect();
     Record::from_parts(columns.clone(), values).unwrap_or_default()
 }
 
 /// Where each column of a probed record came from: the input position of each output value.
-pub(crate) fn origins(probed: &Record) -> Option<Vec<usize>> {
+fn origins(probed: &Record) -> Option<Vec<usize>> {
     probed
         .values()
         .iter()
@@ -61,11 +61,13 @@ pub(crate) fn origins(probed: &Record) -> Option<Vec<usize>> {
         .collect()
 }
 
-/// How a transform that ignores values (`select_columns`, `drop_columns`) reshapes the rows of
-/// one shape.
+/// How a transform that ignores values (`rename_columns`, `select_columns`, `drop_columns`)
+/// reshapes the rows of one shape.
 pub(crate) enum Reshape {
     /// Nothing changes.
     Keep,
+    /// Every value keeps its place; the row takes these names.
+    Rename(Columns),
     /// The values at `origins`, in that order, under `columns`; the others are dropped.
     Take {
         columns: Columns,
@@ -101,6 +103,8 @@ impl Reshape {
             origins.len() == columns.len() && origins.iter().enumerate().all(|(i, &j)| i == j);
         if identity && p.columns() == columns {
             Self::Keep
+        } else if identity {
+            Self::Rename(p.columns().clone())
         } else {
             Self::Take {
                 columns: p.columns().clone(),
@@ -114,6 +118,7 @@ impl Reshape {
     pub(crate) fn apply(&self, r: &mut Record) -> Result<bool, TransformError> {
         match self {
             Self::Keep => Ok(true),
+            Self::Rename(columns) => Ok(r.set_columns(columns)),
             Self::Row => Ok(false),
             Self::Reject(e) => Err(e.clone()),
             Self::Take { columns, origins } => {
