@@ -372,8 +372,8 @@ impl Cast {
 
 impl Transform for Cast {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
-        let mut pending = Vec::with_capacity(self.columns.len());
         if self.columns.len() > FAST_COLUMNS {
+            let mut pending = Vec::with_capacity(self.columns.len());
             return Ok(for_each_row(batch, rows, Reach::Columns, |r| {
                 self.cast_row_general(r, &mut pending).map(|()| true)
             }));
