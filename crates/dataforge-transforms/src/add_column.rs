@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 use crate::config::Issues;
-use crate::expr::{Expression, RunVars};
+use crate::expr::{Expression, Lookup, RunVars};
 use crate::rows::{Reach, for_each_row};
 use crate::shape::ShapeCache;
 
@@ -152,8 +152,9 @@ impl Transform for AddColumn {
             Source::Expr(e) => {
                 let ctx = rows.run();
                 let vars = RunVars::new(ctx);
+                let mut lookup = Lookup::default();
                 Ok(for_each_row(batch, rows, Reach::Columns, |r| {
-                    let v = e.eval(r, &vars)?;
+                    let v = e.eval_with(r, &vars, &mut lookup)?;
                     let place = plans.get(r.columns(), |c| self.place(c));
                     self.set(r, place, v);
                     Ok(true)

@@ -6,7 +6,7 @@ use dataforge_core::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::expr::{Expression, RunVars};
+use crate::expr::{Expression, Lookup, RunVars};
 use crate::rows::{Reach, for_each_row};
 
 /// Config of `filter`.
@@ -52,8 +52,9 @@ impl Transform for Filter {
     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
         let ctx = rows.run();
         let vars = RunVars::new(ctx);
+        let mut lookup = Lookup::default();
         Ok(for_each_row(batch, rows, Reach::Nested, |r| {
-            self.expr.eval_bool(r, &vars)
+            self.expr.eval_bool_with(r, &vars, &mut lookup)
         }))
     }
 }

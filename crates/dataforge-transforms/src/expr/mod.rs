@@ -39,6 +39,7 @@ use chrono::{DateTime, FixedOffset};
 use dataforge_core::{Record, RunContext, Value};
 
 use crate::error::TransformError;
+use crate::shape::ShapeCache;
 
 fn env() -> &'static Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
@@ -59,8 +60,13 @@ pub struct Expression {
     program: Program,
     source: String,
     /// The fast path, when the expression stays in its subset (see [`native`]).
-    native: Option<native::Node>,
+    native: Option<native::Compiled>,
 }
+
+/// Where an expression's columns are in rows of one shape, found once for the rows that share
+/// it: one per batch, passed to [`Expression::eval_with`] and [`Expression::eval_bool_with`].
+#[derive(Default)]
+pub(crate) struct Lookup(ShapeCache<Box<[Option<usize>]>>);
 
 impl Expression {
     /// Compiles `source`.
@@ -97,7 +103,22 @@ impl Expression {
         &'a self,
         record: &'a Record,
     ) -> Option<Result<native::Nv<'a>, native::Fail>> {
-        self.native.as_ref().map(|n| n.eval(record))
+        self.native.as_ref().map(|n| n.node.eval(record))
+    }
+
+    /// The fast path's answer on `record`, its columns found through `lookup` when given.
+    fn native_eval<'a>(
+        &'a self,
+        record: &'a Record,
+        lookup: Option<&mut Lookup>,
+    ) -> Option<Result<native::Nv<'a>, native::Fail>> {
+        let n = self.native.as_ref()?;
+        let at = lookup.map(|l| {
+            &**l.0.get(record.columns(), |c| {
+                n.columns.iter().map(|name| c.position(name)).collect()
+            })
+        });
+        Some(n.node.eval_at(record, at))
     }
 
     /// The text it was compiled from.
@@ -111,8 +132,26 @@ impl Expression {
     /// A runtime error of the expression (a missing column, a type mismatch, a division by
     /// zero), or a result that has no [`Value`] form.
     pub fn eval(&self, record: &Record, run: &RunVars<'_>) -> Result<Value, TransformError> {
-        if let Some(n) = &self.native
-            && let Ok(v) = n.eval(record)
+        self.eval_inner(record, run, None)
+    }
+
+    /// As [`Expression::eval`], on rows whose shapes `lookup` remembers.
+    pub(crate) fn eval_with(
+        &self,
+        record: &Record,
+        run: &RunVars<'_>,
+        lookup: &mut Lookup,
+    ) -> Result<Value, TransformError> {
+        self.eval_inner(record, run, Some(lookup))
+    }
+
+    fn eval_inner(
+        &self,
+        record: &Record,
+        run: &RunVars<'_>,
+        lookup: Option<&mut Lookup>,
+    ) -> Result<Value, TransformError> {
+        if let Some(Ok(v)) = self.native_eval(record, lookup)
             && let Some(v) = v.into_value()
         {
             return Ok(v);
@@ -126,9 +165,26 @@ impl Expression {
     /// # Errors
     /// As [`Expression::eval`], or [`TransformError::NotBoolean`].
     pub fn eval_bool(&self, record: &Record, run: &RunVars<'_>) -> Result<bool, TransformError> {
-        if let Some(n) = &self.native
-            && let Ok(native::Nv::Bool(b)) = n.eval(record)
-        {
+        self.eval_bool_inner(record, run, None)
+    }
+
+    /// As [`Expression::eval_bool`], on rows whose shapes `lookup` remembers.
+    pub(crate) fn eval_bool_with(
+        &self,
+        record: &Record,
+        run: &RunVars<'_>,
+        lookup: &mut Lookup,
+    ) -> Result<bool, TransformError> {
+        self.eval_bool_inner(record, run, Some(lookup))
+    }
+
+    fn eval_bool_inner(
+        &self,
+        record: &Record,
+        run: &RunVars<'_>,
+        lookup: Option<&mut Lookup>,
+    ) -> Result<bool, TransformError> {
+        if let Some(Ok(native::Nv::Bool(b))) = self.native_eval(record, lookup) {
             return Ok(b);
         }
         // Errors, and what the fast path does not model, take the interpreter: its result and

@@ -129,11 +129,13 @@ pub(crate) enum Node {
         may_be_type: bool,
     },
     /// A plain column name (`total_price`): what [`Node::Name`] gives for a one-part name
-    /// other than `row`.
+    /// other than `row`. `slot`: its place in [`Compiled::columns`], where a caller that knows
+    /// the row's shape finds the column's position.
     Column {
         name: CompactString,
         hint: AtomicUsize,
         may_be_type: bool,
+        slot: usize,
     },
     Select(Box<Node>, CompactString),
     Has(Box<Node>, CompactString),
@@ -159,9 +161,24 @@ pub(crate) enum Lit {
     Str(Box<str>),
 }
 
+/// A native tree and the plain columns it reads, one per [`Node::Column`] slot.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub(crate) node: Node,
+    pub(crate) columns: Vec<CompactString>,
+}
+
 /// Builds the native tree of `expr`, or `None` when it leaves the subset. `is_type` tells the
 /// names CEL also knows as types.
-pub(crate) fn compile(expr: &IdedExpr, is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
+pub(crate) fn compile(expr: &IdedExpr, is_type: &dyn Fn(&str) -> bool) -> Option<Compiled> {
+    let mut node = tree(expr, is_type)?;
+    let mut columns = Vec::new();
+    node.number_columns(&mut columns);
+    Some(Compiled { node, columns })
+}
+
+fn tree(expr: &IdedExpr, is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
+    let compile = tree;
     let b = |e: &IdedExpr| compile(e, is_type).map(Box::new);
     Some(match &expr.expr {
         Expr::Literal(l) => Node::Lit(match l {
@@ -252,6 +269,7 @@ fn name(segs: &[&str], is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
             name: (*column).into(),
             hint: AtomicUsize::new(0),
             may_be_type: is_type(&full),
+            slot: 0,
         });
     }
     let mut roots = Vec::with_capacity(segs.len());
@@ -361,17 +379,148 @@ fn arith<'a>(op: ArithOp, a: Nv<'a>, b: Nv<'a>) -> Res<'a> {
     }
 }
 
-impl Node {
-    /// Evaluates on `row`.
-    pub(crate) fn eval<'a>(&'a self, row: &'a Record) -> Res<'a> {
+/// Where each plain column of an expression is in the row at hand, by slot (`None`: the row
+/// lacks it); made for the row's shape by the caller.
+pub(crate) type Positions<'p> = Option<&'p [Option<usize>]>;
+
+impl Lit {
+    fn value(&self) -> Nv<'_> {
         match self {
-            Node::Lit(l) => Ok(match l {
-                Lit::Null => Nv::Null,
-                Lit::Bool(b) => Nv::Bool(*b),
-                Lit::Int(i) => Nv::Int(*i),
-                Lit::Double(f) => Nv::Double(*f),
-                Lit::Str(s) => Nv::Str(Cow::Borrowed(s)),
-            }),
+            Lit::Null => Nv::Null,
+            Lit::Bool(b) => Nv::Bool(*b),
+            Lit::Int(i) => Nv::Int(*i),
+            Lit::Double(f) => Nv::Double(*f),
+            Lit::Str(s) => Nv::Str(Cow::Borrowed(s)),
+        }
+    }
+}
+
+impl Node {
+    /// Gives each plain column its slot, in the order they first appear; equal names share one.
+    fn number_columns(&mut self, columns: &mut Vec<CompactString>) {
+        match self {
+            Node::Column { name, slot, .. } => {
+                *slot = columns.iter().position(|c| c == name).unwrap_or_else(|| {
+                    columns.push(name.clone());
+                    columns.len() - 1
+                });
+            }
+            Node::Lit(_) | Node::Name { .. } => {}
+            Node::Select(a, _)
+            | Node::Has(a, _)
+            | Node::Index(a, _)
+            | Node::Not(a)
+            | Node::Neg(a) => {
+                a.number_columns(columns);
+            }
+            Node::And(a, b)
+            | Node::Or(a, b)
+            | Node::Eq(a, b)
+            | Node::Ne(a, b)
+            | Node::Cmp(_, a, b)
+            | Node::Arith(_, a, b) => {
+                a.number_columns(columns);
+                b.number_columns(columns);
+            }
+            Node::Cond(c, a, b) => {
+                c.number_columns(columns);
+                a.number_columns(columns);
+                b.number_columns(columns);
+            }
+        }
+    }
+
+    /// Evaluates on `row`, finding columns by name.
+    #[cfg(test)]
+    pub(crate) fn eval<'a>(&'a self, row: &'a Record) -> Res<'a> {
+        self.eval_at(row, None)
+    }
+
+    /// An operand: literals and plain columns without a call of [`Node::eval_at`].
+    #[inline(always)]
+    fn operand<'a>(&'a self, row: &'a Record, at: Positions<'_>) -> Res<'a> {
+        match self {
+            Node::Lit(l) => Ok(l.value()),
+            Node::Column {
+                name,
+                hint,
+                may_be_type,
+                slot,
+            } => {
+                let v = match at.and_then(|at| at.get(*slot)) {
+                    Some(Some(i)) => row.values().get(*i),
+                    Some(None) => None,
+                    None => column(row, name, hint),
+                };
+                match v {
+                    Some(v) => read(v),
+                    None => Err(if *may_be_type {
+                        Fail::Unsupported
+                    } else {
+                        Fail::Error
+                    }),
+                }
+            }
+            _ => self.eval_at(row, at),
+        }
+    }
+
+    /// Evaluates on `row`; `at`, when given, holds the positions of the plain columns in it.
+    pub(crate) fn eval_at<'a>(&'a self, row: &'a Record, at: Positions<'_>) -> Res<'a> {
+        match self {
+            Node::Lit(_) | Node::Column { .. } => self.operand(row, at),
+            Node::And(a, b) => {
+                let left = truth(a.operand(row, at));
+                if left == Ok(false) {
+                    return Ok(Nv::Bool(false));
+                }
+                let right = b.operand(row, at);
+                if left == Err(Fail::Unsupported) {
+                    // The left side may be false, where CEL stops: only a false right side
+                    // decides.
+                    return match right {
+                        Ok(Nv::Bool(false)) => Ok(Nv::Bool(false)),
+                        _ => Err(Fail::Unsupported),
+                    };
+                }
+                // The left side is true or an error; the right side's own failure wins.
+                match (left, right?) {
+                    (Ok(true), Nv::Bool(r)) => Ok(Nv::Bool(r)),
+                    (_, Nv::Bool(false)) => Ok(Nv::Bool(false)),
+                    (_, Nv::Map(_)) => Err(Fail::Unsupported),
+                    _ => Err(Fail::Error),
+                }
+            }
+            Node::Eq(a, b) => {
+                let l = a.operand(row, at)?;
+                let r = b.operand(row, at)?;
+                equals(&l, &r).map(Nv::Bool)
+            }
+            Node::Cmp(op, a, b) => {
+                let l = a.operand(row, at)?;
+                let r = b.operand(row, at)?;
+                let o = compare(&l, &r)?;
+                Ok(Nv::Bool(match op {
+                    CmpOp::Lt => o == Ordering::Less,
+                    CmpOp::Le => o != Ordering::Greater,
+                    CmpOp::Gt => o == Ordering::Greater,
+                    CmpOp::Ge => o != Ordering::Less,
+                }))
+            }
+            Node::Arith(op, a, b) => {
+                let l = a.operand(row, at)?;
+                let r = b.operand(row, at)?;
+                arith(*op, l, r)
+            }
+            _ => self.eval_cold(row, at),
+        }
+    }
+
+    /// The arms of [`Node::eval_at`] that simple filters seldom use, apart so that the hot
+    /// ones stay a small function.
+    #[inline(never)]
+    fn eval_cold<'a>(&'a self, row: &'a Record, at: Positions<'_>) -> Res<'a> {
+        match self {
             Node::Name {
                 roots,
                 fields,
@@ -397,62 +546,28 @@ impl Node {
                     Fail::Error
                 })
             }
-            Node::Column {
-                name,
-                hint,
-                may_be_type,
-            } => match column(row, name, hint) {
-                Some(v) => read(v),
-                None => Err(if *may_be_type {
-                    Fail::Unsupported
-                } else {
-                    Fail::Error
-                }),
-            },
-            Node::Select(operand, field) => select(operand.eval(row)?, field),
-            Node::Has(operand, field) => match operand.eval(row)? {
+            Node::Select(operand, field) => select(operand.operand(row, at)?, field),
+            Node::Has(operand, field) => match operand.operand(row, at)? {
                 Nv::Map(r) => Ok(Nv::Bool(r.contains_key(field))),
                 _ => Err(Fail::Unsupported),
             },
-            Node::Index(operand, key) => match operand.eval(row)? {
+            Node::Index(operand, key) => match operand.operand(row, at)? {
                 Nv::Map(r) => r.get(key).map_or(Err(Fail::Error), read),
                 _ => Err(Fail::Unsupported),
             },
-            Node::Not(a) => truth(a.eval(row)).map(|b| Nv::Bool(!b)),
-            Node::Neg(a) => match a.eval(row)? {
+            Node::Not(a) => truth(a.operand(row, at)).map(|b| Nv::Bool(!b)),
+            Node::Neg(a) => match a.operand(row, at)? {
                 Nv::Int(i) => i.checked_neg().map(Nv::Int).ok_or(Fail::Error),
                 Nv::Double(f) => Ok(Nv::Double(-f)),
                 Nv::Map(_) => Err(Fail::Unsupported),
                 _ => Err(Fail::Error),
             },
-            Node::And(a, b) => {
-                let left = truth(a.eval(row));
-                if left == Ok(false) {
-                    return Ok(Nv::Bool(false));
-                }
-                let right = b.eval(row);
-                if left == Err(Fail::Unsupported) {
-                    // The left side may be false, where CEL stops: only a false right side
-                    // decides.
-                    return match right {
-                        Ok(Nv::Bool(false)) => Ok(Nv::Bool(false)),
-                        _ => Err(Fail::Unsupported),
-                    };
-                }
-                // The left side is true or an error; the right side's own failure wins.
-                match (left, right?) {
-                    (Ok(true), Nv::Bool(r)) => Ok(Nv::Bool(r)),
-                    (_, Nv::Bool(false)) => Ok(Nv::Bool(false)),
-                    (_, Nv::Map(_)) => Err(Fail::Unsupported),
-                    _ => Err(Fail::Error),
-                }
-            }
             Node::Or(a, b) => {
-                let left = truth(a.eval(row));
+                let left = truth(a.operand(row, at));
                 if left == Ok(true) {
                     return Ok(Nv::Bool(true));
                 }
-                let right = b.eval(row);
+                let right = b.operand(row, at);
                 if left == Err(Fail::Unsupported) {
                     return match right {
                         Ok(Nv::Bool(true)) => Ok(Nv::Bool(true)),
@@ -467,38 +582,19 @@ impl Node {
                 }
             }
             Node::Cond(c, a, b) => {
-                if truth(c.eval(row))? {
-                    a.eval(row)
+                if truth(c.operand(row, at))? {
+                    a.operand(row, at)
                 } else {
-                    b.eval(row)
+                    b.operand(row, at)
                 }
             }
-            Node::Eq(a, b) => {
-                let l = a.eval(row)?;
-                let r = b.eval(row)?;
-                equals(&l, &r).map(Nv::Bool)
-            }
             Node::Ne(a, b) => {
-                let l = a.eval(row)?;
-                let r = b.eval(row)?;
+                let l = a.operand(row, at)?;
+                let r = b.operand(row, at)?;
                 equals(&l, &r).map(|e| Nv::Bool(!e))
             }
-            Node::Cmp(op, a, b) => {
-                let l = a.eval(row)?;
-                let r = b.eval(row)?;
-                let o = compare(&l, &r)?;
-                Ok(Nv::Bool(match op {
-                    CmpOp::Lt => o == Ordering::Less,
-                    CmpOp::Le => o != Ordering::Greater,
-                    CmpOp::Gt => o == Ordering::Greater,
-                    CmpOp::Ge => o != Ordering::Less,
-                }))
-            }
-            Node::Arith(op, a, b) => {
-                let l = a.eval(row)?;
-                let r = b.eval(row)?;
-                arith(*op, l, r)
-            }
+            // The hot arms, which `eval_at` takes itself: never reached from there.
+            _ => self.eval_at(row, at),
         }
     }
 }

@@ -475,5 +475,35 @@ mod native_path {
                 }
             }
         }
+
+        #[test]
+        /// Columns found once per shape (as `filter` and `add_column` do, one lookup over a
+        /// batch) give what finding them by name gives, row after row: rows that share their
+        /// names (clones) and rows of other shapes, where columns move or are missing.
+        fn positions_per_shape_give_what_names_give(rows in proptest::collection::vec(arb_row(), 1..4)) {
+            let ctx = ctx();
+            let run = RunVars::new(&ctx);
+            let exprs = compiled();
+            let batch: Vec<Record> = rows.iter().flat_map(|r| [r.clone(), r.clone()]).collect();
+            for e in &exprs {
+                let mut values = Lookup::default();
+                let mut bools = Lookup::default();
+                for row in &batch {
+                    let src = e.source();
+                    let (got, want) = (e.eval_with(row, &run, &mut values), e.eval(row, &run));
+                    match (&got, &want) {
+                        (Ok(a), Ok(b)) => prop_assert!(same(a, b), "{}: {:?} vs {:?}", src, a, b),
+                        (Err(a), Err(b)) => prop_assert_eq!(std::mem::discriminant(a), std::mem::discriminant(b)),
+                        _ => prop_assert!(false, "{}: {:?} vs {:?}, row {:?}", src, got, want, row),
+                    }
+                    let (got, want) = (e.eval_bool_with(row, &run, &mut bools), e.eval_bool(row, &run));
+                    match (&got, &want) {
+                        (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                        (Err(a), Err(b)) => prop_assert_eq!(std::mem::discriminant(a), std::mem::discriminant(b)),
+                        _ => prop_assert!(false, "{}: {:?} vs {:?}, row {:?}", src, got, want, row),
+                    }
+                }
+            }
+        }
     }
 }
