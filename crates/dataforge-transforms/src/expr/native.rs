@@ -105,8 +105,9 @@ pub(crate) enum Root {
     Column(CompactString, AtomicUsize),
 }
 
-/// The value of column `name`, looked for first at `hint`.
-#[inline]
+/// The value of column `name`, looked for first at `hint` (for callers that do not know the
+/// row's shape: kept out of line, away from the positional path).
+#[inline(never)]
 fn column<'a>(row: &'a Record, name: &str, hint: &AtomicUsize) -> Option<&'a Value> {
     let at = hint.load(AtomicOrdering::Relaxed);
     if row.columns().as_slice().get(at).is_some_and(|k| k == name) {
