@@ -86,6 +86,26 @@ pub(crate) enum CmpOp {
     Ge,
 }
 
+impl CmpOp {
+    /// True when `o`, the ordering of the left side against the right, satisfies this.
+    fn holds(self, o: Ordering) -> bool {
+        match self {
+            CmpOp::Lt => o == Ordering::Less,
+            CmpOp::Le => o != Ordering::Greater,
+            CmpOp::Gt => o == Ordering::Greater,
+            CmpOp::Ge => o != Ordering::Less,
+        }
+    }
+}
+
+/// A comparison, as [`Node::ColumnTest`] holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Test {
+    Eq,
+    Ne,
+    Cmp(CmpOp),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ArithOp {
     Add,
@@ -149,6 +169,14 @@ pub(crate) enum Node {
     Eq(Box<Node>, Box<Node>),
     Ne(Box<Node>, Box<Node>),
     Cmp(CmpOp, Box<Node>, Box<Node>),
+    /// `column <test> literal` (`flipped`: `literal <test> column`), the usual filter: the
+    /// common kinds are compared straight on the row's value. `column` is a [`Node::Column`].
+    ColumnTest {
+        column: Box<Node>,
+        test: Test,
+        lit: Lit,
+        flipped: bool,
+    },
     Arith(ArithOp, Box<Node>, Box<Node>),
 }
 
@@ -181,6 +209,7 @@ pub(crate) fn compile(expr: &IdedExpr, is_type: &dyn Fn(&str) -> bool) -> Option
 fn tree(expr: &IdedExpr, is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
     let compile = tree;
     let b = |e: &IdedExpr| compile(e, is_type).map(Box::new);
+    let n = |e: &IdedExpr| compile(e, is_type);
     Some(match &expr.expr {
         Expr::Literal(l) => Node::Lit(match l {
             LiteralValue::Null => Lit::Null,
@@ -210,12 +239,16 @@ fn tree(expr: &IdedExpr, is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
                 (operators::LOGICAL_NOT, 1) => Node::Not(b(&args[0])?),
                 (operators::NEGATE, 1) => Node::Neg(b(&args[0])?),
                 (operators::CONDITIONAL, 3) => Node::Cond(b(&args[0])?, b(&args[1])?, b(&args[2])?),
-                (operators::EQUALS, 2) => Node::Eq(b(&args[0])?, b(&args[1])?),
-                (operators::NOT_EQUALS, 2) => Node::Ne(b(&args[0])?, b(&args[1])?),
-                (operators::LESS, 2) => Node::Cmp(CmpOp::Lt, b(&args[0])?, b(&args[1])?),
-                (operators::LESS_EQUALS, 2) => Node::Cmp(CmpOp::Le, b(&args[0])?, b(&args[1])?),
-                (operators::GREATER, 2) => Node::Cmp(CmpOp::Gt, b(&args[0])?, b(&args[1])?),
-                (operators::GREATER_EQUALS, 2) => Node::Cmp(CmpOp::Ge, b(&args[0])?, b(&args[1])?),
+                (operators::EQUALS, 2) => test(Test::Eq, n(&args[0])?, n(&args[1])?),
+                (operators::NOT_EQUALS, 2) => test(Test::Ne, n(&args[0])?, n(&args[1])?),
+                (operators::LESS, 2) => test(Test::Cmp(CmpOp::Lt), n(&args[0])?, n(&args[1])?),
+                (operators::LESS_EQUALS, 2) => {
+                    test(Test::Cmp(CmpOp::Le), n(&args[0])?, n(&args[1])?)
+                }
+                (operators::GREATER, 2) => test(Test::Cmp(CmpOp::Gt), n(&args[0])?, n(&args[1])?),
+                (operators::GREATER_EQUALS, 2) => {
+                    test(Test::Cmp(CmpOp::Ge), n(&args[0])?, n(&args[1])?)
+                }
                 (operators::ADD, 2) => Node::Arith(ArithOp::Add, b(&args[0])?, b(&args[1])?),
                 (operators::SUBSTRACT, 2) => Node::Arith(ArithOp::Sub, b(&args[0])?, b(&args[1])?),
                 (operators::MULTIPLY, 2) => Node::Arith(ArithOp::Mul, b(&args[0])?, b(&args[1])?),
@@ -232,6 +265,63 @@ fn tree(expr: &IdedExpr, is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
         }
         _ => return None,
     })
+}
+
+/// A comparison node: [`Node::ColumnTest`] for a plain column against a literal.
+fn test(t: Test, a: Node, b: Node) -> Node {
+    let column_test = |column, lit, flipped| Node::ColumnTest {
+        column,
+        test: t,
+        lit,
+        flipped,
+    };
+    match (a, b) {
+        (c @ Node::Column { .. }, Node::Lit(lit)) => column_test(Box::new(c), lit, false),
+        (Node::Lit(lit), c @ Node::Column { .. }) => column_test(Box::new(c), lit, true),
+        (a, b) => {
+            let (a, b) = (Box::new(a), Box::new(b));
+            match t {
+                Test::Eq => Node::Eq(a, b),
+                Test::Ne => Node::Ne(a, b),
+                Test::Cmp(op) => Node::Cmp(op, a, b),
+            }
+        }
+    }
+}
+
+/// `column <test> lit` (`lit <test> column` when `flipped`), as [`Node::Eq`], [`Node::Ne`] and
+/// [`Node::Cmp`] give it; strings against strings and floats against doubles are compared
+/// without building values.
+#[inline(never)]
+fn column_test<'a>(
+    column: &'a Node,
+    test: Test,
+    lit: &'a Lit,
+    flipped: bool,
+    row: &'a Record,
+    at: Positions<'_>,
+) -> Res<'a> {
+    match (test, column.column_value(row, at), lit) {
+        (Test::Eq, Some(Value::String(s)), Lit::Str(t)) => return Ok(Nv::Bool(s.as_str() == &**t)),
+        (Test::Ne, Some(Value::String(s)), Lit::Str(t)) => return Ok(Nv::Bool(s.as_str() != &**t)),
+        (Test::Cmp(op), Some(Value::Float(x)), Lit::Double(y)) => {
+            let o = if flipped {
+                y.partial_cmp(x)
+            } else {
+                x.partial_cmp(y)
+            };
+            return o.map(|o| Nv::Bool(op.holds(o))).ok_or(Fail::Error);
+        }
+        _ => {}
+    }
+    let v = column.operand(row, at)?;
+    let l = lit.value();
+    let (a, b) = if flipped { (l, v) } else { (v, l) };
+    match test {
+        Test::Eq => equals(&a, &b).map(Nv::Bool),
+        Test::Ne => equals(&a, &b).map(|e| Nv::Bool(!e)),
+        Test::Cmp(op) => compare(&a, &b).map(|o| Nv::Bool(op.holds(o))),
+    }
 }
 
 /// The segments of `a.b.c` (an identifier and field selections on it), root first.
@@ -407,6 +497,7 @@ impl Node {
                 });
             }
             Node::Lit(_) | Node::Name { .. } => {}
+            Node::ColumnTest { column, .. } => column.number_columns(columns),
             Node::Select(a, _)
             | Node::Has(a, _)
             | Node::Index(a, _)
@@ -437,31 +528,42 @@ impl Node {
         self.eval_at(row, None)
     }
 
-    /// An operand: literals and plain columns without a call of [`Node::eval_at`].
+    /// The row's value of a [`Node::Column`] (`None` for other nodes, or when the row lacks it).
+    #[inline(always)]
+    fn column_value<'a>(&self, row: &'a Record, at: Positions<'_>) -> Option<&'a Value> {
+        let Node::Column {
+            name, hint, slot, ..
+        } = self
+        else {
+            return None;
+        };
+        match at.and_then(|at| at.get(*slot)) {
+            Some(Some(i)) => row.values().get(*i),
+            Some(None) => None,
+            None => column(row, name, hint),
+        }
+    }
+
+    /// An operand: literals, plain columns and tests of a column without a call of
+    /// [`Node::eval_at`].
     #[inline(always)]
     fn operand<'a>(&'a self, row: &'a Record, at: Positions<'_>) -> Res<'a> {
         match self {
             Node::Lit(l) => Ok(l.value()),
-            Node::Column {
-                name,
-                hint,
-                may_be_type,
-                slot,
-            } => {
-                let v = match at.and_then(|at| at.get(*slot)) {
-                    Some(Some(i)) => row.values().get(*i),
-                    Some(None) => None,
-                    None => column(row, name, hint),
-                };
-                match v {
-                    Some(v) => read(v),
-                    None => Err(if *may_be_type {
-                        Fail::Unsupported
-                    } else {
-                        Fail::Error
-                    }),
-                }
-            }
+            Node::Column { may_be_type, .. } => match self.column_value(row, at) {
+                Some(v) => read(v),
+                None => Err(if *may_be_type {
+                    Fail::Unsupported
+                } else {
+                    Fail::Error
+                }),
+            },
+            Node::ColumnTest {
+                column,
+                test,
+                lit,
+                flipped,
+            } => column_test(column, *test, lit, *flipped, row, at),
             _ => self.eval_at(row, at),
         }
     }
@@ -469,7 +571,7 @@ impl Node {
     /// Evaluates on `row`; `at`, when given, holds the positions of the plain columns in it.
     pub(crate) fn eval_at<'a>(&'a self, row: &'a Record, at: Positions<'_>) -> Res<'a> {
         match self {
-            Node::Lit(_) | Node::Column { .. } => self.operand(row, at),
+            Node::Lit(_) | Node::Column { .. } | Node::ColumnTest { .. } => self.operand(row, at),
             Node::And(a, b) => {
                 let left = truth(a.operand(row, at));
                 if left == Ok(false) {
@@ -500,13 +602,7 @@ impl Node {
             Node::Cmp(op, a, b) => {
                 let l = a.operand(row, at)?;
                 let r = b.operand(row, at)?;
-                let o = compare(&l, &r)?;
-                Ok(Nv::Bool(match op {
-                    CmpOp::Lt => o == Ordering::Less,
-                    CmpOp::Le => o != Ordering::Greater,
-                    CmpOp::Gt => o == Ordering::Greater,
-                    CmpOp::Ge => o != Ordering::Less,
-                }))
+                compare(&l, &r).map(|o| Nv::Bool(op.holds(o)))
             }
             Node::Arith(op, a, b) => {
                 let l = a.operand(row, at)?;
