@@ -206,10 +206,10 @@ pub(crate) fn compile(expr: &IdedExpr, is_type: &dyn Fn(&str) -> bool) -> Option
     Some(Compiled { node, columns })
 }
 
+/// The tree of `expr`, its columns not numbered yet.
 fn tree(expr: &IdedExpr, is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
-    let compile = tree;
-    let b = |e: &IdedExpr| compile(e, is_type).map(Box::new);
-    let n = |e: &IdedExpr| compile(e, is_type);
+    let b = |e: &IdedExpr| tree(e, is_type).map(Box::new);
+    let n = |e: &IdedExpr| tree(e, is_type);
     Some(match &expr.expr {
         Expr::Literal(l) => Node::Lit(match l {
             LiteralValue::Null => Lit::Null,
@@ -223,7 +223,7 @@ fn tree(expr: &IdedExpr, is_type: &dyn Fn(&str) -> bool) -> Option<Node> {
         Expr::Select(s) if s.test => {
             let operand = match segments(&s.operand) {
                 Some(segs) => name(&segs, is_type)?,
-                None => compile(&s.operand, is_type)?,
+                None => tree(&s.operand, is_type)?,
             };
             Node::Has(Box::new(operand), s.field.as_str().into())
         }
@@ -475,6 +475,7 @@ fn arith<'a>(op: ArithOp, a: Nv<'a>, b: Nv<'a>) -> Res<'a> {
 pub(crate) type Positions<'p> = Option<&'p [Option<usize>]>;
 
 impl Lit {
+    /// The literal as a native value.
     fn value(&self) -> Nv<'_> {
         match self {
             Lit::Null => Nv::Null,
