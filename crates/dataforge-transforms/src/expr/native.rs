@@ -470,6 +470,38 @@ fn arith<'a>(op: ArithOp, a: Nv<'a>, b: Nv<'a>) -> Res<'a> {
     }
 }
 
+/// `a && b` (`absorbing` false) or `a || b` (`absorbing` true), as CEL has them: from the
+/// left, and a side equal to `absorbing` decides even when the other fails.
+#[inline(always)]
+fn junction<'a>(
+    a: &'a Node,
+    b: &'a Node,
+    absorbing: bool,
+    row: &'a Record,
+    at: Positions<'_>,
+) -> Res<'a> {
+    let left = truth(a.operand(row, at));
+    if left == Ok(absorbing) {
+        return Ok(Nv::Bool(absorbing));
+    }
+    let right = b.operand(row, at);
+    if left == Err(Fail::Unsupported) {
+        // The left side may be the absorbing value, where CEL stops: only an absorbing right
+        // side decides.
+        return match right {
+            Ok(Nv::Bool(r)) if r == absorbing => Ok(Nv::Bool(absorbing)),
+            _ => Err(Fail::Unsupported),
+        };
+    }
+    // The left side is the other value or an error; the right side's own failure wins.
+    match (left, right?) {
+        (Ok(_), Nv::Bool(r)) => Ok(Nv::Bool(r)),
+        (_, Nv::Bool(r)) if r == absorbing => Ok(Nv::Bool(absorbing)),
+        (_, Nv::Map(_)) => Err(Fail::Unsupported),
+        _ => Err(Fail::Error),
+    }
+}
+
 /// Where each plain column of an expression is in the row at hand, by slot (`None`: the row
 /// lacks it); made for the row's shape by the caller.
 pub(crate) type Positions<'p> = Option<&'p [Option<usize>]>;
@@ -573,28 +605,7 @@ impl Node {
     pub(crate) fn eval_at<'a>(&'a self, row: &'a Record, at: Positions<'_>) -> Res<'a> {
         match self {
             Node::Lit(_) | Node::Column { .. } | Node::ColumnTest { .. } => self.operand(row, at),
-            Node::And(a, b) => {
-                let left = truth(a.operand(row, at));
-                if left == Ok(false) {
-                    return Ok(Nv::Bool(false));
-                }
-                let right = b.operand(row, at);
-                if left == Err(Fail::Unsupported) {
-                    // The left side may be false, where CEL stops: only a false right side
-                    // decides.
-                    return match right {
-                        Ok(Nv::Bool(false)) => Ok(Nv::Bool(false)),
-                        _ => Err(Fail::Unsupported),
-                    };
-                }
-                // The left side is true or an error; the right side's own failure wins.
-                match (left, right?) {
-                    (Ok(true), Nv::Bool(r)) => Ok(Nv::Bool(r)),
-                    (_, Nv::Bool(false)) => Ok(Nv::Bool(false)),
-                    (_, Nv::Map(_)) => Err(Fail::Unsupported),
-                    _ => Err(Fail::Error),
-                }
-            }
+            Node::And(a, b) => junction(a, b, false, row, at),
             Node::Eq(a, b) => {
                 let l = a.operand(row, at)?;
                 let r = b.operand(row, at)?;
@@ -660,25 +671,7 @@ impl Node {
                 Nv::Map(_) => Err(Fail::Unsupported),
                 _ => Err(Fail::Error),
             },
-            Node::Or(a, b) => {
-                let left = truth(a.operand(row, at));
-                if left == Ok(true) {
-                    return Ok(Nv::Bool(true));
-                }
-                let right = b.operand(row, at);
-                if left == Err(Fail::Unsupported) {
-                    return match right {
-                        Ok(Nv::Bool(true)) => Ok(Nv::Bool(true)),
-                        _ => Err(Fail::Unsupported),
-                    };
-                }
-                match (left, right?) {
-                    (Ok(false), Nv::Bool(r)) => Ok(Nv::Bool(r)),
-                    (_, Nv::Bool(true)) => Ok(Nv::Bool(true)),
-                    (_, Nv::Map(_)) => Err(Fail::Unsupported),
-                    _ => Err(Fail::Error),
-                }
-            }
+            Node::Or(a, b) => junction(a, b, true, row, at),
             Node::Cond(c, a, b) => {
                 if truth(c.operand(row, at))? {
                     a.operand(row, at)
