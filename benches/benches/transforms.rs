@@ -14,6 +14,8 @@
 //! its `Preparer`, which the runner runs on the worker that transformed the batch, as a
 //! destination's encoding runs; the same destination counting and dropping in `load`, on its
 //! own task (where every row is freed on a core that did not touch it last), is timed beside it.
+//! So is the chain on two plain threads taking alternate batches (neither the parsing thread),
+//! the runner's work without the runner: the share of it the runner reaches is its own cost.
 //!
 //! Two shapes of input are timed. *Whole list*: every row is built first (200k orders, far more
 //! than the caches hold), then the chain runs over them, as the Python original does over its
@@ -99,6 +101,25 @@ fn direct(chain: &[Named<dyn Transform>], input: Vec<Batch>, ctx: &RunContext) -
         out += batch.len();
     }
     out
+}
+
+/// Runs the chain on two plain threads, neither the one that parsed the rows, taking alternate
+/// batches as the runner's workers do: the same work as the runner without the runner (its
+/// channels, blocking pool and ordering), to tell what the runner itself costs. Returns rows out.
+fn two_threads(chain: &[Named<dyn Transform>], input: Vec<Batch>, ctx: &RunContext) -> usize {
+    let (mut even, mut odd) = (Vec::new(), Vec::new());
+    for (i, batch) in input.into_iter().enumerate() {
+        if i % 2 == 0 {
+            even.push(batch);
+        } else {
+            odd.push(batch);
+        }
+    }
+    std::thread::scope(|s| {
+        let a = s.spawn(|| direct(chain, even, ctx));
+        let b = s.spawn(|| direct(chain, odd, ctx));
+        a.join().unwrap() + b.join().unwrap()
+    })
 }
 
 /// Runs the chain batch by batch on just-parsed rows, as a pipeline feeds it (the source's
@@ -330,6 +351,12 @@ fn summary(chain: &[Named<dyn Transform>], ctx: &RunContext, rt: &tokio::runtime
         });
         (time, cpu_busy)
     };
+    let threads_time = best_of(3, || {
+        let i = input.batches();
+        let start = Instant::now();
+        assert_eq!(two_threads(chain, i, ctx), kept);
+        start.elapsed()
+    });
     let (runner_time, runner_cpu) = runner(false);
     let (in_load_time, in_load_cpu) = runner(true);
     let streaming_time = best_of(3, || {
@@ -341,6 +368,7 @@ fn summary(chain: &[Named<dyn Transform>], ctx: &RunContext, rt: &tokio::runtime
     let streaming_rate = rows_per_sec(n, streaming_time);
     let runner_rate = rows_per_sec(n, runner_time);
     let in_load_rate = rows_per_sec(n, in_load_time);
+    let threads_rate = rows_per_sec(n, threads_time);
     println!();
     println!("transform chain on {n} orders ({kept} kept), best of 3:");
     println!("whole list (every row built first, then the chain; as the Python original):");
@@ -351,6 +379,11 @@ fn summary(chain: &[Named<dyn Transform>], ctx: &RunContext, rt: &tokio::runtime
     println!(
         "  rust, runner, rows dropped in load {in_load_rate:>9.0} rows/s ({in_load_cpu:.2} cores busy; \
          not prepared on the workers)"
+    );
+    println!(
+        "  rust, two plain threads       {threads_rate:>12.0} rows/s (the runner's work without the \
+         runner: the runner reaches {:.0}% of it)",
+        100.0 * runner_rate / threads_rate
     );
     let py = python(n);
     if let Some(py) = &py {
