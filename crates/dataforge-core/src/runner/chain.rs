@@ -1,5 +1,6 @@
-//! The transform stage: runs the chain on blocking threads, several batches at once, output in
-//! input order, and applies each transform's `on_error` policy to the rows it rejects. When the
+//! The transform stage: runs the chain on a pool of worker threads (one per core, for the
+//! stage's life), several batches at once, output in input order, and applies each
+//! transform's `on_error` policy to the rows it rejects. When the
 //! destination has a [`Preparer`], each worker also prepares its batch for it, right after the
 //! chain and on the same thread.
 
@@ -7,8 +8,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::panic::AssertUnwindSafe;
+use std::sync::{Mutex, PoisonError};
+
+use futures::FutureExt;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
+use tokio::sync::oneshot;
 
 use super::StageError;
 use super::report::Progress;
@@ -166,13 +172,17 @@ pub(crate) async fn run_chain(
     progress: Arc<Progress>,
 ) -> Result<(ChainStats, Option<BatchSender>), StageError> {
     let ordered = steps.iter().any(|s| s.transform.is_ordered());
-    // Two batches per core in flight: a worker never waits for the next batch to be handed over.
-    // With no transforms, batches still go to the workers when the destination prepares them.
-    let workers = if ordered || (steps.is_empty() && preparer.is_none()) {
-        1
+    let direct = steps.is_empty() && preparer.is_none();
+    // A worker thread per core, and two batches per core in flight: a worker finds the next
+    // batch queued when it finishes one. With no transforms, batches still go to the workers
+    // when the destination prepares them.
+    let (threads, in_flight) = if ordered || direct {
+        (1, 1)
     } else {
-        2 * std::thread::available_parallelism().map_or(2, usize::from)
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        (cores, 2 * cores)
     };
+    let pool = (!direct).then(|| Pool::start(threads, &steps, &ctx, preparer.as_ref()));
     let mut stats = ChainStats::default();
     let mut policy = Policy {
         pipeline: ctx.pipeline_id().to_owned(),
@@ -188,18 +198,11 @@ pub(crate) async fn run_chain(
         tokio::select! {
             biased;
             Some(joined) = inflight.next(), if !inflight.is_empty() => {
-                let done: BatchDone = match joined {
-                    Ok(result) => result?,
-                    Err(e) => return Err(StageError::Component {
-                        stage: Stage::Transform,
-                        component: "transform chain".into(),
-                        error: ComponentError::fatal_msg(format!("a transform panicked: {e}")),
-                    }),
-                };
+                let done: BatchDone = joined?;
                 progress.add_extracted(done.rows_in);
                 deliver(done, &mut policy, &mut stats, &progress, &output).await?;
             }
-            msg = input.recv(), if !input_done && inflight.len() < workers => {
+            msg = input.recv(), if !input_done && inflight.len() < in_flight => {
                 let batch = msg.map_err(|error| StageError::Component {
                     stage: Stage::Transform,
                     component: "transform chain".into(),
@@ -209,21 +212,18 @@ pub(crate) async fn run_chain(
                     Some(batch) => {
                         let first_row = rows_seen + 1;
                         rows_seen += batch.len() as u64;
-                        if steps.is_empty() && preparer.is_none() {
-                            inflight.push_back(tokio::task::spawn(std::future::ready(Ok(BatchDone {
-                                rows_in: batch.len() as u64,
-                                output: Output::Rows(batch),
-                                rejected: Vec::new(),
-                                cpu: Duration::ZERO,
-                                first_row,
-                            }))));
-                        } else {
-                            let steps = steps.clone();
-                            let ctx = ctx.clone();
-                            let preparer = preparer.clone();
-                            inflight.push_back(tokio::task::spawn_blocking(move || {
-                                apply(&steps, &ctx, batch, first_row, preparer.as_ref())
-                            }));
+                        match &pool {
+                            Some(pool) => inflight.push_back(pool.run(batch, first_row).boxed()),
+                            None => inflight.push_back(
+                                std::future::ready(Ok(BatchDone {
+                                    rows_in: batch.len() as u64,
+                                    output: Output::Rows(batch),
+                                    rejected: Vec::new(),
+                                    cpu: Duration::ZERO,
+                                    first_row,
+                                }))
+                                .boxed(),
+                            ),
                         }
                     }
                     None => input_done = true,
@@ -247,6 +247,108 @@ pub(crate) async fn run_chain(
     }
     output.finish().await;
     Ok((stats, dead_letter))
+}
+
+/// A batch for a worker, and where its result goes.
+struct Job {
+    batch: Batch,
+    first_row: u64,
+    reply: oneshot::Sender<Result<BatchDone, StageError>>,
+}
+
+/// The transform workers: a thread per core for the stage's life, taking batches from one
+/// queue in turn. Long-lived threads keep their caches and their allocator's pages from batch
+/// to batch, and a worker that finishes a batch finds the next one queued instead of waiting
+/// for a thread to be woken for it. Dropping the pool closes the queue; each thread ends after
+/// its current batch.
+struct Pool {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Pool {
+    fn start(
+        threads: usize,
+        steps: &Arc<Vec<TransformStep>>,
+        ctx: &RunContext,
+        preparer: Option<&DestinationPreparer>,
+    ) -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads {
+            let (queue, steps, ctx, preparer) =
+                (queue.clone(), steps.clone(), ctx.clone(), preparer.cloned());
+            let worker = move || {
+                loop {
+                    // Taking the next job is the only thing done under the lock.
+                    let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    let Ok(Job {
+                        batch,
+                        first_row,
+                        reply,
+                    }) = job
+                    else {
+                        break;
+                    };
+                    let done = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        apply(&steps, &ctx, batch, first_row, preparer.as_ref())
+                    }))
+                    .unwrap_or_else(|payload| Err(panicked(&*payload)));
+                    // The stage may have stopped on an earlier batch's error: nobody waits.
+                    let _ = reply.send(done);
+                }
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("dataforge-transform-{i}"))
+                .spawn(worker);
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "could not start a transform worker thread");
+            }
+        }
+        Self { jobs }
+    }
+
+    /// Queues `batch`; the result comes back in the returned future.
+    fn run(
+        &self,
+        batch: Batch,
+        first_row: u64,
+    ) -> impl std::future::Future<Output = Result<BatchDone, StageError>> + use<> {
+        let (reply, result) = oneshot::channel();
+        let queued = self.jobs.send(Job {
+            batch,
+            first_row,
+            reply,
+        });
+        async move {
+            if queued.is_err() {
+                return Err(worker_stopped());
+            }
+            result.await.unwrap_or_else(|_| Err(worker_stopped()))
+        }
+    }
+}
+
+/// The error for a batch that no worker could take: every worker thread failed to start.
+fn worker_stopped() -> StageError {
+    StageError::Component {
+        stage: Stage::Transform,
+        component: "transform chain".into(),
+        error: ComponentError::fatal_msg("no transform worker thread is running"),
+    }
+}
+
+/// The error for a batch whose chain panicked, with the panic's message.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> StageError {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    StageError::Component {
+        stage: Stage::Transform,
+        component: "transform chain".into(),
+        error: ComponentError::fatal_msg(format!("a transform panicked: {message}")),
+    }
 }
 
 /// Applies the row policies to a transformed batch and sends it downstream.

@@ -76,6 +76,84 @@ async fn streams_every_row_in_order_through_parallel_transforms() {
     }
 }
 
+/// Records the threads batches run on, slowly enough that batches overlap.
+#[derive(Clone, Default)]
+struct WhereItRuns {
+    threads: Arc<std::sync::Mutex<std::collections::HashSet<std::thread::ThreadId>>>,
+}
+
+impl Transform for WhereItRuns {
+    fn transform(&self, batch: Batch, _: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        self.threads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(std::thread::current().id());
+        std::thread::sleep(Duration::from_millis(2));
+        Ok(batch)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_runs_on_one_long_lived_thread_per_core() {
+    let seen = WhereItRuns::default();
+    let p = Pipeline::builder("p")
+        .source(MemorySource::new(rows(20_000)))
+        .transform(seen.clone())
+        .destination(CollectingDestination::new())
+        .batch_size(100)
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    let threads = seen
+        .threads
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .len();
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    // 200 batches, several queued at once: a thread started or woken per batch would show
+    // more threads than cores.
+    assert!(
+        threads <= cores,
+        "{threads} threads ran the chain on {cores} cores"
+    );
+    assert!(
+        threads >= cores.min(2),
+        "batches ran on {threads} thread(s)"
+    );
+}
+
+/// Panics on the row with id 250.
+struct Panics;
+
+impl Transform for Panics {
+    fn transform(&self, batch: Batch, _: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        assert!(!ids(&batch).contains(&250), "boom at row 250");
+        Ok(batch)
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_transform_fails_the_run_with_the_panics_message() {
+    let dest = CollectingDestination::new();
+    let p = Pipeline::builder("p")
+        .source(MemorySource::new(rows(1_000)))
+        .transform(Panics)
+        .destination(dest.clone())
+        .batch_size(100)
+        .build()
+        .expect("valid");
+    let report = tokio::time::timeout(Duration::from_secs(60), p.run(&options()))
+        .await
+        .expect("the run ends");
+    let text = error_chain(report.error.as_ref().expect("error"));
+    assert!(
+        text.contains("a transform panicked") && text.contains("boom at row 250"),
+        "{text}"
+    );
+    assert!(dest.rows().is_empty(), "nothing is committed");
+}
+
 #[tokio::test(start_paused = true)]
 async fn retries_with_exponential_backoff_then_succeeds() {
     let source = MemorySource::new(rows(10)).fail_first_attempts(2);
