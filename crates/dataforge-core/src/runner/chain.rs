@@ -260,7 +260,7 @@ struct Job {
 /// queue in turn. Long-lived threads keep their caches and their allocator's pages from batch
 /// to batch, and a worker that finishes a batch finds the next one queued instead of waiting
 /// for a thread to be woken for it. Dropping the pool closes the queue; each thread ends after
-/// its current batch.
+/// its current batch, skipping the queued ones nobody waits for any more.
 struct Pool {
     jobs: std::sync::mpsc::Sender<Job>,
 }
@@ -289,6 +289,11 @@ impl Pool {
                     else {
                         break;
                     };
+                    if reply.is_closed() {
+                        // The stage stopped (an error, a cancellation): nobody waits for its
+                        // queued batches, which are skipped.
+                        continue;
+                    }
                     let done = std::panic::catch_unwind(AssertUnwindSafe(|| {
                         apply(&steps, &ctx, batch, first_row, preparer.as_ref())
                     }))
