@@ -5,11 +5,9 @@
 //! chain and on the same thread.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use std::panic::AssertUnwindSafe;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::StreamExt;
@@ -274,10 +272,19 @@ impl Pool {
     ) -> Self {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
+        // The workers run inside the runtime's context, as its blocking threads do, so that a
+        // transform may still reach the runtime (`Handle::current`).
+        let runtime = tokio::runtime::Handle::try_current().ok();
         for i in 0..threads {
-            let (queue, steps, ctx, preparer) =
-                (queue.clone(), steps.clone(), ctx.clone(), preparer.cloned());
+            let (queue, steps, ctx, preparer, runtime) = (
+                queue.clone(),
+                steps.clone(),
+                ctx.clone(),
+                preparer.cloned(),
+                runtime.clone(),
+            );
             let worker = move || {
+                let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
                 loop {
                     // Taking the next job is the only thing done under the lock.
                     let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();

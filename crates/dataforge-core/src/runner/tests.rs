@@ -123,6 +123,30 @@ async fn the_chain_runs_on_one_long_lived_thread_per_core() {
     );
 }
 
+/// Fails unless it runs inside the tokio runtime's context.
+struct NeedsRuntime;
+
+impl Transform for NeedsRuntime {
+    fn transform(&self, batch: Batch, _: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        tokio::runtime::Handle::try_current()
+            .map(|_| batch)
+            .map_err(|e| ComponentError::fatal_msg(format!("no runtime: {e}")))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transforms_run_inside_the_runtimes_context() {
+    let p = Pipeline::builder("p")
+        .source(MemorySource::new(rows(1_000)))
+        .transform(NeedsRuntime)
+        .destination(CollectingDestination::new())
+        .batch_size(100)
+        .build()
+        .expect("valid");
+    let report = p.run(&options()).await;
+    assert!(report.is_success(), "{:?}", report.error);
+}
+
 /// Panics on the row with id 250.
 struct Panics;
 
