@@ -154,7 +154,7 @@ impl Transform for AddColumn {
                 let vars = RunVars::new(ctx);
                 let mut lookup = Lookup::default();
                 Ok(for_each_row(batch, rows, Reach::Columns, |r| {
-                    let v = e.eval_with(r, &vars, &mut lookup)?;
+                    let v = e.eval_with(r, &vars, Some(&mut lookup))?;
                     let place = plans.get(r.columns(), |c| self.place(c));
                     self.set(r, place, v);
                     Ok(true)

@@ -54,7 +54,7 @@ impl Transform for Filter {
         let vars = RunVars::new(ctx);
         let mut lookup = Lookup::default();
         Ok(for_each_row(batch, rows, Reach::Nested, |r| {
-            self.expr.eval_bool_with(r, &vars, &mut lookup)
+            self.expr.eval_bool_with(r, &vars, Some(&mut lookup))
         }))
     }
 }

@@ -76,6 +76,22 @@ async fn streams_every_row_in_order_through_parallel_transforms() {
     }
 }
 
+/// `rows(n)` through `transform` alone, in batches of 100, into the returned destination.
+fn one_transform(
+    n: i64,
+    transform: impl crate::pipeline::IntoComponent<dyn Transform>,
+) -> (Pipeline, CollectingDestination) {
+    let dest = CollectingDestination::new();
+    let p = Pipeline::builder("p")
+        .source(MemorySource::new(rows(n)))
+        .transform(transform)
+        .destination(dest.clone())
+        .batch_size(100)
+        .build()
+        .expect("valid");
+    (p, dest)
+}
+
 /// Records the threads batches run on, slowly enough that batches overlap.
 #[derive(Clone, Default)]
 struct WhereItRuns {
@@ -96,13 +112,7 @@ impl Transform for WhereItRuns {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chain_runs_on_one_long_lived_thread_per_core() {
     let seen = WhereItRuns::default();
-    let p = Pipeline::builder("p")
-        .source(MemorySource::new(rows(20_000)))
-        .transform(seen.clone())
-        .destination(CollectingDestination::new())
-        .batch_size(100)
-        .build()
-        .expect("valid");
+    let (p, _) = one_transform(20_000, seen.clone());
     let report = p.run(&options()).await;
     assert!(report.is_success(), "{:?}", report.error);
     let threads = seen
@@ -136,13 +146,7 @@ impl Transform for NeedsRuntime {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transforms_run_inside_the_runtimes_context() {
-    let p = Pipeline::builder("p")
-        .source(MemorySource::new(rows(1_000)))
-        .transform(NeedsRuntime)
-        .destination(CollectingDestination::new())
-        .batch_size(100)
-        .build()
-        .expect("valid");
+    let (p, _) = one_transform(1_000, NeedsRuntime);
     let report = p.run(&options()).await;
     assert!(report.is_success(), "{:?}", report.error);
 }
@@ -159,14 +163,7 @@ impl Transform for Panics {
 
 #[tokio::test]
 async fn a_panicking_transform_fails_the_run_with_the_panics_message() {
-    let dest = CollectingDestination::new();
-    let p = Pipeline::builder("p")
-        .source(MemorySource::new(rows(1_000)))
-        .transform(Panics)
-        .destination(dest.clone())
-        .batch_size(100)
-        .build()
-        .expect("valid");
+    let (p, dest) = one_transform(1_000, Panics);
     let report = tokio::time::timeout(Duration::from_secs(60), p.run(&options()))
         .await
         .expect("the run ends");

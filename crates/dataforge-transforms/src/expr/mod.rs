@@ -132,20 +132,11 @@ impl Expression {
     /// A runtime error of the expression (a missing column, a type mismatch, a division by
     /// zero), or a result that has no [`Value`] form.
     pub fn eval(&self, record: &Record, run: &RunVars<'_>) -> Result<Value, TransformError> {
-        self.eval_inner(record, run, None)
+        self.eval_with(record, run, None)
     }
 
-    /// As [`Expression::eval`], on rows whose shapes `lookup` remembers.
+    /// As [`Expression::eval`], on rows whose shapes `lookup` (when given) remembers.
     pub(crate) fn eval_with(
-        &self,
-        record: &Record,
-        run: &RunVars<'_>,
-        lookup: &mut Lookup,
-    ) -> Result<Value, TransformError> {
-        self.eval_inner(record, run, Some(lookup))
-    }
-
-    fn eval_inner(
         &self,
         record: &Record,
         run: &RunVars<'_>,
@@ -165,20 +156,11 @@ impl Expression {
     /// # Errors
     /// As [`Expression::eval`], or [`TransformError::NotBoolean`].
     pub fn eval_bool(&self, record: &Record, run: &RunVars<'_>) -> Result<bool, TransformError> {
-        self.eval_bool_inner(record, run, None)
+        self.eval_bool_with(record, run, None)
     }
 
-    /// As [`Expression::eval_bool`], on rows whose shapes `lookup` remembers.
+    /// As [`Expression::eval_bool`], on rows whose shapes `lookup` (when given) remembers.
     pub(crate) fn eval_bool_with(
-        &self,
-        record: &Record,
-        run: &RunVars<'_>,
-        lookup: &mut Lookup,
-    ) -> Result<bool, TransformError> {
-        self.eval_bool_inner(record, run, Some(lookup))
-    }
-
-    fn eval_bool_inner(
         &self,
         record: &Record,
         run: &RunVars<'_>,

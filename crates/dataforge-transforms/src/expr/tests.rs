@@ -498,13 +498,13 @@ mod native_path {
                 let mut bools = Lookup::default();
                 for row in &batch {
                     let src = e.source();
-                    let (got, want) = (e.eval_with(row, &run, &mut values), e.eval(row, &run));
+                    let (got, want) = (e.eval_with(row, &run, Some(&mut values)), e.eval(row, &run));
                     match (&got, &want) {
                         (Ok(a), Ok(b)) => prop_assert!(same(a, b), "{}: {:?} vs {:?}", src, a, b),
                         (Err(a), Err(b)) => prop_assert_eq!(std::mem::discriminant(a), std::mem::discriminant(b)),
                         _ => prop_assert!(false, "{}: {:?} vs {:?}, row {:?}", src, got, want, row),
                     }
-                    let (got, want) = (e.eval_bool_with(row, &run, &mut bools), e.eval_bool(row, &run));
+                    let (got, want) = (e.eval_bool_with(row, &run, Some(&mut bools)), e.eval_bool(row, &run));
                     match (&got, &want) {
                         (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
                         (Err(a), Err(b)) => prop_assert_eq!(std::mem::discriminant(a), std::mem::discriminant(b)),
