@@ -6,6 +6,12 @@
 //!
 //! A channel into a destination that has a [`Preparer`] also carries [`Prepared`] batches: what
 //! the runner's workers made of the rows for it.
+//!
+//! A source may send a [`DeferredBatch`] instead of rows: the work that decodes them (a chunk of
+//! a file's text, say). The runner decodes it on the worker thread that then transforms the
+//! batch, so decoding uses every core and a row is made, transformed and freed on one thread
+//! (freeing memory another thread allocated costs the allocator several times more). Outside
+//! the runner, [`BatchReceiver::recv`] decodes it where it is received.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -74,8 +80,34 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
+/// The decoding of a batch, put off until a thread that will work on the batch runs it (see the
+/// module docs).
+pub struct DeferredBatch(Box<dyn FnOnce() -> Result<Batch, ComponentError> + Send>);
+
+impl DeferredBatch {
+    /// A batch that `decode` makes; its error is the source's.
+    pub fn new(decode: impl FnOnce() -> Result<Batch, ComponentError> + Send + 'static) -> Self {
+        Self(Box::new(decode))
+    }
+
+    /// Decodes the batch.
+    ///
+    /// # Errors
+    /// The source's decoding error (a malformed record, say).
+    pub fn decode(self) -> Result<Batch, ComponentError> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for DeferredBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeferredBatch")
+    }
+}
+
 enum Message {
     Batch(Batch),
+    Deferred(DeferredBatch),
     Prepared(Prepared),
     End,
 }
@@ -83,7 +115,14 @@ enum Message {
 /// What a receiver hands on: a [`Message`] other than the end.
 enum Item {
     Batch(Batch),
+    Deferred(DeferredBatch),
     Prepared(Prepared),
+}
+
+/// A batch as the transform stage receives it: rows, or rows still to decode.
+pub(crate) enum Incoming {
+    Rows(Batch),
+    Deferred(DeferredBatch),
 }
 
 /// Creates a bounded channel holding at most `capacity` batches in flight.
@@ -128,6 +167,15 @@ impl BatchSender {
         self.push(Message::Batch(batch), n).await
     }
 
+    /// Sends a batch still to be decoded (see [`DeferredBatch`]), waiting for room. Its rows
+    /// are not counted by [`BatchSender::rows_sent`]: they are not known yet.
+    ///
+    /// # Errors
+    /// As [`BatchSender::send`].
+    pub async fn send_deferred(&self, batch: DeferredBatch) -> Result<(), ComponentError> {
+        self.push(Message::Deferred(batch), 0).await
+    }
+
     /// Sends one prepared batch (see [`Preparer`]), waiting for room: the runner's, which made
     /// it with [`Prepared::of`].
     ///
@@ -170,7 +218,7 @@ impl BatchSender {
         Ok(())
     }
 
-    /// Rows sent so far.
+    /// Rows sent so far, not counting those of deferred batches.
     pub fn rows_sent(&self) -> u64 {
         self.rows.load(Ordering::Relaxed)
     }
@@ -202,12 +250,14 @@ impl BatchReceiver {
     /// Returns [`ComponentError::upstream_aborted`] when the previous stage failed or the run
     /// was cancelled: a destination must then roll back and return that error.
     ///
-    /// A destination with a [`Preparer`] reads with [`BatchReceiver::recv_prepared`] instead:
-    /// here a prepared batch is a fatal error.
+    /// A deferred batch is decoded here, on the receiving thread, and fails with the source's
+    /// decoding error. A destination with a [`Preparer`] reads with
+    /// [`BatchReceiver::recv_prepared`] instead: here a prepared batch is a fatal error.
     pub async fn recv(&mut self) -> Result<Option<Batch>, ComponentError> {
         match self.next().await? {
             None => Ok(None),
             Some(Item::Batch(b)) => Ok(Some(b)),
+            Some(Item::Deferred(d)) => d.decode().map(Some),
             Some(Item::Prepared(_)) => Err(ComponentError::fatal_msg(
                 "received a prepared batch: a destination with a preparer reads with \
                  `recv_prepared`",
@@ -229,6 +279,23 @@ impl BatchReceiver {
             None => Ok(None),
             Some(Item::Prepared(p)) => Ok(Some(p)),
             Some(Item::Batch(b)) => Prepared::of(preparer, b).map(Some),
+            Some(Item::Deferred(d)) => Prepared::of(preparer, d.decode()?).map(Some),
+        }
+    }
+
+    /// The next batch for the transform stage, deferred ones undecoded; `Ok(None)` at the
+    /// clean end. A prepared batch is a fatal error: only the transform stage makes them.
+    ///
+    /// # Errors
+    /// As [`BatchReceiver::recv`].
+    pub(crate) async fn recv_incoming(&mut self) -> Result<Option<Incoming>, ComponentError> {
+        match self.next().await? {
+            None => Ok(None),
+            Some(Item::Batch(b)) => Ok(Some(Incoming::Rows(b))),
+            Some(Item::Deferred(d)) => Ok(Some(Incoming::Deferred(d))),
+            Some(Item::Prepared(_)) => Err(ComponentError::fatal_msg(
+                "a source sent a prepared batch: only the runner's transform stage makes them",
+            )),
         }
     }
 
@@ -242,6 +309,7 @@ impl BatchReceiver {
             _ = self.cancel.cancelled() => Err(ComponentError::upstream_aborted()),
             msg = self.rx.recv() => match msg {
                 Some(Message::Batch(b)) => Ok(Some(Item::Batch(b))),
+                Some(Message::Deferred(d)) => Ok(Some(Item::Deferred(d))),
                 Some(Message::Prepared(p)) => Ok(Some(Item::Prepared(p))),
                 Some(Message::End) => {
                     self.ended = true;
@@ -338,6 +406,23 @@ mod tests {
         tx.send_prepared(Prepared::new(())).await.expect("send");
         let e = rx.recv().await.expect_err("prepared");
         assert!(e.to_string().contains("recv_prepared"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_receiver_outside_the_runner_decodes_deferred_batches_and_their_errors() {
+        let (tx, mut rx) = channel(4, CancellationToken::new());
+        let two = || Ok(vec![record! {"a" => 1}, record! {"a" => 2}]);
+        tx.send_deferred(DeferredBatch::new(two)).await.expect("1");
+        tx.send_deferred(DeferredBatch::new(two)).await.expect("2");
+        let bad = || Err(ComponentError::fatal_msg("line 7: invalid JSON"));
+        tx.send_deferred(DeferredBatch::new(bad)).await.expect("3");
+        // Deferred rows are not known when sent: the runner counts them as it decodes them.
+        assert_eq!(tx.rows_sent(), 0);
+        assert_eq!(rx.recv().await.expect("1").map(|b| b.len()), Some(2));
+        let prepared = rx.recv_prepared(&Count).await.expect("2").expect("some");
+        assert_eq!(prepared.rows(), 2);
+        let e = rx.recv().await.expect_err("3");
+        assert_eq!(e.to_string(), "line 7: invalid JSON");
     }
 
     #[tokio::test]

@@ -1,8 +1,9 @@
 //! The transform stage: runs the chain on a pool of worker threads (one per core, for the
 //! stage's life), several batches at once, output in input order, and applies each
-//! transform's `on_error` policy to the rows it rejects. When the
-//! destination has a [`Preparer`], each worker also prepares its batch for it, right after the
-//! chain and on the same thread.
+//! transform's `on_error` policy to the rows it rejects. A worker first decodes a batch the
+//! source deferred ([`DeferredBatch`](crate::DeferredBatch)); when the destination has a
+//! [`Preparer`], it also prepares the batch for it, right after the chain: a batch's rows are
+//! made, transformed and encoded on one thread.
 
 use std::collections::{BTreeMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -21,7 +22,7 @@ use crate::config::OnError;
 use crate::context::RunContext;
 use crate::error::{ComponentError, RunError, Stage};
 use crate::pipeline::TransformStep;
-use crate::stream::{Batch, BatchReceiver, BatchSender, Prepared};
+use crate::stream::{Batch, BatchReceiver, BatchSender, Incoming, Prepared};
 use crate::value::{Record, Value};
 
 /// Distinct reasons warned about per transform before the rest are only counted.
@@ -33,6 +34,18 @@ pub(crate) struct ChainStats {
     pub rows_out: u64,
     pub rejected: BTreeMap<String, u64>,
     pub cpu: Duration,
+    /// Rows that came in, deferred batches' included (decoded here).
+    pub rows_in: u64,
+}
+
+/// What the workers run on each batch: the source's decoding of a deferred batch, the chain,
+/// and the destination's preparation.
+#[derive(Clone)]
+pub(crate) struct Work {
+    /// The source's name, for its decoding errors.
+    pub source: String,
+    pub steps: Arc<Vec<TransformStep>>,
+    pub preparer: Option<DestinationPreparer>,
 }
 
 /// The destination's preparer, and the destination's name for its errors.
@@ -80,17 +93,23 @@ struct BatchDone {
     output: Output,
     rejected: Vec<(usize, Vec<Rejected>)>,
     cpu: Duration,
-    first_row: u64,
     rows_in: u64,
 }
 
-fn apply(
-    steps: &[TransformStep],
-    ctx: &RunContext,
-    mut batch: Batch,
-    first_row: u64,
-    preparer: Option<&DestinationPreparer>,
-) -> Result<BatchDone, StageError> {
+/// Decodes `input` when it is deferred, then runs the chain and the preparation on it.
+fn apply(work: &Work, ctx: &RunContext, input: Incoming) -> Result<BatchDone, StageError> {
+    let mut batch = match input {
+        Incoming::Rows(batch) => batch,
+        Incoming::Deferred(deferred) => {
+            deferred.decode().map_err(|error| StageError::Component {
+                stage: Stage::Extract,
+                component: work.source.clone(),
+                error,
+            })?
+        }
+    };
+    let (steps, preparer) = (&work.steps[..], work.preparer.as_ref());
+    // The transforms' time: the source's decoding and the destination's preparation are theirs.
     let start = Instant::now();
     let rows_in = batch.len() as u64;
     let mut rejected = Vec::new();
@@ -109,14 +128,12 @@ fn apply(
             rejected.push((i, r));
         }
     }
-    // The transforms' time: the destination's preparation is its own.
     let cpu = start.elapsed();
     let output = Output::of(batch, preparer)?;
     Ok(BatchDone {
         output,
         rejected,
         cpu,
-        first_row,
         rows_in,
     })
 }
@@ -152,8 +169,6 @@ fn finish_chain(
         output: Output::of(carried, preparer)?,
         rejected,
         cpu,
-        // Held-back rows may come from anywhere in the run.
-        first_row: 1,
         rows_in: rows_seen,
     })
 }
@@ -161,26 +176,28 @@ fn finish_chain(
 /// The stage's loop. On a clean end it finishes `output` and hands the dead-letter sender back
 /// unfinished: the runner ends that stream only once the main load has committed.
 pub(crate) async fn run_chain(
-    steps: Arc<Vec<TransformStep>>,
+    work: Work,
     ctx: RunContext,
     mut input: BatchReceiver,
     output: BatchSender,
     dead_letter: Option<BatchSender>,
-    preparer: Option<DestinationPreparer>,
     progress: Arc<Progress>,
 ) -> Result<(ChainStats, Option<BatchSender>), StageError> {
+    let steps = work.steps.clone();
     let ordered = steps.iter().any(|s| s.transform.is_ordered());
-    let direct = steps.is_empty() && preparer.is_none();
+    // Nothing to do on a batch of rows: it passes straight on. Deferred batches still go to
+    // the workers, to be decoded.
+    let direct = steps.is_empty() && work.preparer.is_none();
     // A worker thread per core, and two batches per core in flight: a worker finds the next
-    // batch queued when it finishes one. With no transforms, batches still go to the workers
-    // when the destination prepares them.
-    let (threads, in_flight) = if ordered || direct {
+    // batch queued when it finishes one.
+    let (threads, in_flight) = if ordered {
         (1, 1)
     } else {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         (cores, 2 * cores)
     };
-    let pool = (!direct).then(|| Pool::start(threads, &steps, &ctx, preparer.as_ref()));
+    // Started with the first batch that needs it.
+    let mut pool: Option<Pool> = None;
     let mut stats = ChainStats::default();
     let mut policy = Policy {
         pipeline: ctx.pipeline_id().to_owned(),
@@ -197,32 +214,30 @@ pub(crate) async fn run_chain(
             biased;
             Some(joined) = inflight.next(), if !inflight.is_empty() => {
                 let done: BatchDone = joined?;
+                let rows = rows_seen + 1..rows_seen + 1 + done.rows_in;
+                rows_seen += done.rows_in;
                 progress.add_extracted(done.rows_in);
-                deliver(done, &mut policy, &mut stats, &progress, &output).await?;
+                deliver(done, rows, &mut policy, &mut stats, &progress, &output).await?;
             }
-            msg = input.recv(), if !input_done && inflight.len() < in_flight => {
-                let batch = msg.map_err(|error| StageError::Component {
+            msg = input.recv_incoming(), if !input_done && inflight.len() < in_flight => {
+                let incoming = msg.map_err(|error| StageError::Component {
                     stage: Stage::Transform,
                     component: "transform chain".into(),
                     error,
                 })?;
-                match batch {
-                    Some(batch) => {
-                        let first_row = rows_seen + 1;
-                        rows_seen += batch.len() as u64;
-                        match &pool {
-                            Some(pool) => inflight.push_back(pool.run(batch, first_row).boxed()),
-                            None => inflight.push_back(
-                                std::future::ready(Ok(BatchDone {
-                                    rows_in: batch.len() as u64,
-                                    output: Output::Rows(batch),
-                                    rejected: Vec::new(),
-                                    cpu: Duration::ZERO,
-                                    first_row,
-                                }))
-                                .boxed(),
-                            ),
-                        }
+                match incoming {
+                    Some(Incoming::Rows(batch)) if direct => inflight.push_back(
+                        std::future::ready(Ok(BatchDone {
+                            rows_in: batch.len() as u64,
+                            output: Output::Rows(batch),
+                            rejected: Vec::new(),
+                            cpu: Duration::ZERO,
+                        }))
+                        .boxed(),
+                    ),
+                    Some(incoming) => {
+                        let pool = pool.get_or_insert_with(|| Pool::start(threads, &work, &ctx));
+                        inflight.push_back(pool.run(incoming).boxed());
                     }
                     None => input_done = true,
                 }
@@ -230,8 +245,11 @@ pub(crate) async fn run_chain(
             else => break,
         }
     }
+    // The workers are idle: let them end.
+    drop(pool);
+    stats.rows_in = rows_seen;
     if !steps.is_empty() {
-        let (steps, ctx, preparer) = (steps.clone(), ctx.clone(), preparer.clone());
+        let (steps, ctx, preparer) = (steps.clone(), ctx.clone(), work.preparer.clone());
         let joined = tokio::task::spawn_blocking(move || {
             finish_chain(&steps, &ctx, rows_seen, preparer.as_ref())
         })
@@ -241,7 +259,9 @@ pub(crate) async fn run_chain(
             component: "transform chain".into(),
             error: ComponentError::fatal_msg(format!("a transform panicked: {e}")),
         })??;
-        deliver(done, &mut policy, &mut stats, &progress, &output).await?;
+        // Held-back rows may come from anywhere in the run.
+        let rows = 1..1 + done.rows_in;
+        deliver(done, rows, &mut policy, &mut stats, &progress, &output).await?;
     }
     output.finish().await;
     Ok((stats, dead_letter))
@@ -249,8 +269,7 @@ pub(crate) async fn run_chain(
 
 /// A batch for a worker, and where its result goes.
 struct Job {
-    batch: Batch,
-    first_row: u64,
+    input: Incoming,
     reply: oneshot::Sender<Result<BatchDone, StageError>>,
 }
 
@@ -264,36 +283,21 @@ struct Pool {
 }
 
 impl Pool {
-    fn start(
-        threads: usize,
-        steps: &Arc<Vec<TransformStep>>,
-        ctx: &RunContext,
-        preparer: Option<&DestinationPreparer>,
-    ) -> Self {
+    fn start(threads: usize, work: &Work, ctx: &RunContext) -> Self {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         // The workers run inside the runtime's context, as its blocking threads do, so that a
         // transform may still reach the runtime (`Handle::current`).
         let runtime = tokio::runtime::Handle::try_current().ok();
         for i in 0..threads {
-            let (queue, steps, ctx, preparer, runtime) = (
-                queue.clone(),
-                steps.clone(),
-                ctx.clone(),
-                preparer.cloned(),
-                runtime.clone(),
-            );
+            let (queue, work, ctx, runtime) =
+                (queue.clone(), work.clone(), ctx.clone(), runtime.clone());
             let worker = move || {
                 let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
                 loop {
                     // Taking the next job is the only thing done under the lock.
                     let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                    let Ok(Job {
-                        batch,
-                        first_row,
-                        reply,
-                    }) = job
-                    else {
+                    let Ok(Job { input, reply }) = job else {
                         break;
                     };
                     if reply.is_closed() {
@@ -301,10 +305,9 @@ impl Pool {
                         // queued batches, which are skipped.
                         continue;
                     }
-                    let done = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        apply(&steps, &ctx, batch, first_row, preparer.as_ref())
-                    }))
-                    .unwrap_or_else(|payload| Err(panicked(&*payload)));
+                    let done =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| apply(&work, &ctx, input)))
+                            .unwrap_or_else(|payload| Err(panicked(&*payload)));
                     // The stage may have stopped on an earlier batch's error: nobody waits.
                     let _ = reply.send(done);
                 }
@@ -319,18 +322,13 @@ impl Pool {
         Self { jobs }
     }
 
-    /// Queues `batch`; the result comes back in the returned future.
+    /// Queues `input`; the result comes back in the returned future.
     fn run(
         &self,
-        batch: Batch,
-        first_row: u64,
+        input: Incoming,
     ) -> impl std::future::Future<Output = Result<BatchDone, StageError>> + use<> {
         let (reply, result) = oneshot::channel();
-        let queued = self.jobs.send(Job {
-            batch,
-            first_row,
-            reply,
-        });
+        let queued = self.jobs.send(Job { input, reply });
         async move {
             if queued.is_err() {
                 return Err(worker_stopped());
@@ -366,6 +364,7 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> StageError {
 /// Applies the row policies to a transformed batch and sends it downstream.
 async fn deliver(
     done: BatchDone,
+    rows: std::ops::Range<u64>,
     policy: &mut Policy<'_>,
     stats: &mut ChainStats,
     progress: &Progress,
@@ -375,11 +374,9 @@ async fn deliver(
         output: out,
         rejected,
         cpu,
-        first_row,
-        rows_in,
+        rows_in: _,
     } = done;
     stats.cpu += cpu;
-    let rows = first_row..first_row + rows_in;
     policy.handle(&rejected, rows, stats, progress).await?;
     let n = out.rows();
     let sent = match out {

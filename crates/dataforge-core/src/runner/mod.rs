@@ -320,13 +320,17 @@ impl Pipeline {
                     name: self.destination.name.clone(),
                     preparer,
                 });
+        let work = chain::Work {
+            source: self.source.name.clone(),
+            steps: Arc::new(self.transforms.clone()),
+            preparer,
+        };
         let chain = tokio::spawn(chain::run_chain(
-            Arc::new(self.transforms.clone()),
+            work,
             ctx.clone(),
             src_rx,
             dst_tx,
             dl_tx,
-            preparer,
             progress,
         ));
 
@@ -365,6 +369,8 @@ impl Pipeline {
         match chain.await {
             Ok(Ok((c, dl_tx))) => {
                 dead_letter_tx = dl_tx;
+                // The source's count leaves out its deferred batches, decoded here.
+                stats.rows_extracted = c.rows_in;
                 stats.rows_transformed = c.rows_out;
                 stats.rejected = c.rejected;
                 stats.seconds.insert("transform", c.cpu.as_secs_f64());
@@ -449,6 +455,8 @@ async fn load_stage(
     (start.elapsed(), result)
 }
 
+#[cfg(test)]
+mod deferred_tests;
 #[cfg(test)]
 mod prepare_tests;
 #[cfg(test)]
