@@ -1,20 +1,21 @@
-//! JSON objects cut from a file into chunks, parsed in parallel, delivered in file order.
+//! JSON objects cut from a file into chunks, sent in file order to be parsed where they are
+//! transformed.
 //!
 //! A blocking reader thread runs a format's *cutter* (JSONL: one object per line; a JSON array:
 //! one object per element), which copies the raw bytes of up to `batch_size` objects into a
-//! [`Chunk`] without parsing them. Each chunk is parsed with `sonic-rs` straight into
-//! [`Record`]s on a small rayon pool; the reader queues a one-shot receiver per chunk in file
-//! order, and the async side awaits them in that order, so batches leave in the order the
-//! objects were written. The queue is bounded, which bounds memory and carries backpressure
-//! back to the reader.
+//! [`Chunk`] without parsing them. Each chunk leaves as a [`DeferredBatch`] that parses it with
+//! `sonic-rs` straight into [`Record`]s: the runner runs that on the worker thread that then
+//! transforms the batch, so parsing uses every core and a row is made and freed on one thread.
+//! Order is the runner's to keep. The queue to the async side is bounded, which bounds memory
+//! and carries backpressure back to the reader.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dataforge_core::{Batch, BatchSender, ComponentError, Record};
-use tokio::sync::{mpsc, oneshot};
+use dataforge_core::{Batch, BatchSender, ComponentError, DeferredBatch, Record};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::error::FileSourceError;
@@ -23,8 +24,8 @@ use super::source::{ReadError, ReadResult, finish};
 /// Bytes read from the file at a time.
 const READ_BUFFER: usize = 1 << 20;
 
-/// A parsed chunk, delivered once.
-type Pending = oneshot::Receiver<Result<Batch, FileSourceError>>;
+/// Chunks cut but not yet sent on: the reader runs this far ahead of the async side.
+const QUEUED_CHUNKS: usize = 2;
 
 /// Where each object of a chunk starts in its file, for error messages.
 pub(crate) enum Starts {
@@ -54,7 +55,7 @@ pub(crate) struct Chunk {
 
 impl Chunk {
     /// Parses every non-blank object into a record.
-    fn parse(self) -> Result<Batch, FileSourceError> {
+    pub(crate) fn parse(self) -> Result<Batch, FileSourceError> {
         let mut batch = Vec::with_capacity(self.ends.len());
         let mut start = 0;
         for (i, &end) in self.ends.iter().enumerate() {
@@ -136,45 +137,9 @@ pub(crate) fn describe(b: u8) -> &'static str {
     }
 }
 
-/// Where parsing happens: on the reader thread, or on a pool.
-enum Parser {
-    Inline,
-    Pool(rayon::ThreadPool),
-}
-
-impl Parser {
-    fn new(threads: usize) -> Self {
-        if threads <= 1 {
-            return Self::Inline;
-        }
-        match rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("dataforge-json-{i}"))
-            .build()
-        {
-            Ok(pool) => Self::Pool(pool),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot start JSON parser threads; parsing on the reader thread");
-                Self::Inline
-            }
-        }
-    }
-
-    fn parse(&self, chunk: Chunk) -> Pending {
-        let (tx, rx) = oneshot::channel();
-        match self {
-            // A dropped receiver means the source stopped: the result is not needed.
-            Self::Inline => drop(tx.send(chunk.parse())),
-            Self::Pool(pool) => pool.spawn(move || drop(tx.send(chunk.parse()))),
-        }
-        rx
-    }
-}
-
-/// A cutter's outlet: hands full chunks to the parser, in order.
+/// A cutter's outlet: hands full chunks on, in order.
 pub(crate) struct Feed<'a> {
-    parser: &'a Parser,
-    order: &'a mpsc::Sender<Pending>,
+    order: &'a mpsc::Sender<Chunk>,
     cancel: &'a CancellationToken,
     /// The size of the last chunk's text, to allocate the next one at once.
     size_hint: usize,
@@ -200,15 +165,14 @@ impl Feed<'_> {
         }
     }
 
-    /// Queues `chunk` for parsing (waiting while the queue is full); empty chunks are dropped.
+    /// Queues `chunk` (waiting while the queue is full); empty chunks are dropped.
     pub(crate) fn send(&mut self, chunk: Chunk) -> ReadResult {
         if chunk.ends.is_empty() {
             return Ok(());
         }
         self.size_hint = chunk.data.len();
-        let pending = self.parser.parse(chunk);
         self.order
-            .blocking_send(pending)
+            .blocking_send(chunk)
             .map_err(|_| ReadError::Stopped)
     }
 }
@@ -218,35 +182,26 @@ impl Feed<'_> {
 /// bytes through any buffer size.
 pub(crate) type Cutter = fn(&Arc<Path>, &mut dyn BufRead, usize, &mut Feed<'_>) -> ReadResult;
 
-/// Streams the objects of `files`, cut by `cut`.
+/// Streams the objects of `files`, cut by `cut`, as deferred batches.
 pub(crate) async fn extract(
     files: Vec<PathBuf>,
     batch_size: usize,
-    threads: usize,
     cut: Cutter,
     cancel: CancellationToken,
     out: &mut BatchSender,
 ) -> Result<(), ComponentError> {
-    let (order_tx, mut order_rx) = mpsc::channel::<Pending>(threads.max(1) + 1);
+    let (order_tx, mut order_rx) = mpsc::channel::<Chunk>(QUEUED_CHUNKS);
     let reader = tokio::task::spawn_blocking(move || {
-        let parser = Parser::new(threads);
         let mut feed = Feed {
-            parser: &parser,
             order: &order_tx,
             cancel: &cancel,
             size_hint: 64 * batch_size,
         };
         read_all(&files, batch_size, cut, &mut feed)
     });
-    while let Some(pending) = order_rx.recv().await {
-        let result = match pending.await {
-            Ok(Ok(batch)) => out.send(batch).await,
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(ComponentError::fatal_msg(
-                "file source: a JSON parser thread stopped unexpectedly",
-            )),
-        };
-        if let Err(e) = result {
+    while let Some(chunk) = order_rx.recv().await {
+        let deferred = DeferredBatch::new(move || chunk.parse().map_err(ComponentError::from));
+        if let Err(e) = out.send_deferred(deferred).await {
             // Dropping the queue stops the reader at its next chunk.
             drop(order_rx);
             let _ = reader.await;
@@ -277,8 +232,8 @@ fn read_all(files: &[PathBuf], batch_size: usize, cut: Cutter, feed: &mut Feed<'
     Ok(())
 }
 
-/// Runs `cut` over `text` read through a `buffer`-byte buffer, parsing inline: the batches, or
-/// the first error as its message.
+/// Runs `cut` over `text` read through a `buffer`-byte buffer, then parses the chunks: the
+/// batches, or the first error as its message.
 #[cfg(test)]
 pub(crate) fn cut_bytes(
     cut: Cutter,
@@ -286,12 +241,10 @@ pub(crate) fn cut_bytes(
     buffer: usize,
     batch_size: usize,
 ) -> Result<Vec<Batch>, String> {
-    let parser = Parser::Inline;
     // Room for every chunk: the cutter never waits.
     let (tx, mut rx) = mpsc::channel(text.len() + 1);
     let cancel = CancellationToken::new();
     let mut feed = Feed {
-        parser: &parser,
         order: &tx,
         cancel: &cancel,
         size_hint: 0,
@@ -301,12 +254,8 @@ pub(crate) fn cut_bytes(
     let result = cut(&path, &mut reader, batch_size, &mut feed);
     drop(tx);
     let mut batches = Vec::new();
-    while let Ok(mut pending) = rx.try_recv() {
-        match pending.try_recv() {
-            Ok(Ok(batch)) => batches.push(batch),
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(e) => return Err(format!("no parse result: {e}")),
-        }
+    while let Ok(chunk) = rx.try_recv() {
+        batches.push(chunk.parse().map_err(|e| e.to_string())?);
     }
     match result {
         Ok(()) => Ok(batches),

@@ -1,9 +1,10 @@
 //! [`FileSource`]: resolves the path or glob, then streams each file in its format.
 //!
-//! Reading and parsing are blocking work: they run on a blocking thread (and, for JSONL, on
-//! rayon's pool) and hand batches to the async side through a small bounded channel, which
-//! forwards them downstream with `out.send(..).await`. Backpressure therefore reaches the
-//! reader: it stops reading while the channel is full, so memory stays flat.
+//! Reading is blocking work: it runs on a blocking thread and hands batches to the async side
+//! through a small bounded channel, which forwards them downstream with `out.send(..).await`.
+//! Backpressure therefore reaches the reader: it stops reading while the channel is full, so
+//! memory stays flat. CSV is parsed on the reading thread; JSON is cut there and parsed where
+//! it is transformed (see `json_chunks.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +21,6 @@ use super::{csv, json_array, json_chunks, jsonl};
 #[derive(Clone, Debug)]
 pub struct FileSource {
     settings: Arc<Settings>,
-    parse_threads: usize,
 }
 
 /// Batches the blocking side has parsed, in flight to the async side.
@@ -30,28 +30,12 @@ impl FileSource {
     pub(crate) fn new(settings: Settings) -> Self {
         Self {
             settings: Arc::new(settings),
-            parse_threads: default_parse_threads(),
         }
-    }
-
-    /// Parses JSONL on a pool of `n` threads; 1 parses on the reading thread. Order is
-    /// preserved either way. Default: 1 below 4 cores (measured on 2 cores: the pool gained
-    /// nothing and competes with the other stages), else half the cores, at most 4.
-    pub fn with_parse_threads(mut self, n: usize) -> Self {
-        self.parse_threads = n.max(1);
-        self
     }
 
     /// The format this source reads.
     pub fn format(&self) -> FileFormat {
         self.settings.format
-    }
-}
-
-fn default_parse_threads() -> usize {
-    match std::thread::available_parallelism().map_or(1, |n| n.get()) {
-        n if n < 4 => 1,
-        n => (n / 2).min(4),
     }
 }
 
@@ -163,8 +147,7 @@ impl Source for FileSource {
                     FileFormat::Jsonl => jsonl::cut,
                     _ => json_array::cut,
                 };
-                let threads = self.parse_threads;
-                return json_chunks::extract(files, batch_size, threads, cut, cancel, out).await;
+                return json_chunks::extract(files, batch_size, cut, cancel, out).await;
             }
             FileFormat::Csv => csv::read,
         };

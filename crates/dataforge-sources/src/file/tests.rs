@@ -29,15 +29,20 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 }
 
 /// Runs `source` to the end; returns the batches received and the source's result.
+/// Extracts with `source`, receiving as a destination does (which decodes deferred batches):
+/// the batches, and the source's error or else the first decoding error.
 async fn run(source: &dyn Source, batch_size: usize) -> (Vec<Batch>, Result<(), ComponentError>) {
     let ctx = RunContext::builder("test").batch_size(batch_size).build();
     let (mut tx, mut rx) = channel(4, ctx.cancellation().clone());
     let collect = tokio::spawn(async move {
         let mut batches = Vec::new();
-        while let Ok(Some(b)) = rx.recv().await {
-            batches.push(b);
+        loop {
+            match rx.recv().await {
+                Ok(Some(b)) => batches.push(b),
+                Ok(None) => return (batches, None),
+                Err(e) => return (batches, Some(e)),
+            }
         }
-        batches
     });
     let result = source.extract(&ctx, &mut tx).await;
     if result.is_ok() {
@@ -45,7 +50,12 @@ async fn run(source: &dyn Source, batch_size: usize) -> (Vec<Batch>, Result<(), 
     } else {
         drop(tx);
     }
-    (collect.await.expect("collector"), result)
+    let (batches, decoding) = collect.await.expect("collector");
+    match decoding {
+        // The source's own error would only echo the receiver stopping.
+        Some(e) if !e.is_secondary() => (batches, Err(e)),
+        _ => (batches, result),
+    }
 }
 
 async fn read(config: serde_json::Value, batch_size: usize) -> Vec<Record> {
@@ -162,7 +172,7 @@ async fn reads_jsonl_with_unicode_nested_values_and_big_integers() {
 }
 
 #[tokio::test]
-async fn jsonl_batches_are_full_and_in_order_with_parallel_parsing() {
+async fn jsonl_batches_are_full_and_in_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut text = String::new();
     for i in 0..10_007 {
@@ -175,28 +185,21 @@ async fn jsonl_batches_are_full_and_in_order_with_parallel_parsing() {
         }
     }
     let path = write(dir.path(), "many.jsonl", &text);
-    for threads in [1, 3] {
-        let source = FileSource::from_config(FileSourceConfig {
-            path: path.clone(),
-            format: None,
-            delimiter: None,
-            has_header: None,
-        })
-        .expect("valid")
-        .with_parse_threads(threads);
-        let (batches, result) = run(&source, 100).await;
-        result.expect("reads");
-        let sizes: Vec<_> = batches.iter().map(Vec::len).collect();
-        assert_eq!(sizes.len(), 101, "threads {threads}");
-        assert!(sizes[..100].iter().all(|&n| n == 100), "{sizes:?}");
-        assert_eq!(sizes[100], 7);
-        let rows: Vec<_> = batches.into_iter().flatten().collect();
-        assert_eq!(
-            ids(&rows),
-            (0..10_007).collect::<Vec<_>>(),
-            "threads {threads}"
-        );
-    }
+    let source = FileSource::from_config(FileSourceConfig {
+        path,
+        format: None,
+        delimiter: None,
+        has_header: None,
+    })
+    .expect("valid");
+    let (batches, result) = run(&source, 100).await;
+    result.expect("reads");
+    let sizes: Vec<_> = batches.iter().map(Vec::len).collect();
+    assert_eq!(sizes.len(), 101);
+    assert!(sizes[..100].iter().all(|&n| n == 100), "{sizes:?}");
+    assert_eq!(sizes[100], 7);
+    let rows: Vec<_> = batches.into_iter().flatten().collect();
+    assert_eq!(ids(&rows), (0..10_007).collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -413,5 +416,44 @@ async fn stops_when_downstream_stops() {
         .expect("returns promptly")
         .expect_err("send fails");
         assert!(err.is_secondary(), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_runner_rows_arrive_in_order_and_a_bad_line_fails_the_run_as_the_sources() {
+    use dataforge_core::test_utils::CollectingDestination;
+    use dataforge_core::{Pipeline, RunOptions, RunStatus, error_chain};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good: String = (0..2_500).map(|i| format!("{{\"id\":{i}}}\n")).collect();
+    let bad = format!("{good}{{\"id\": tru}}\n{{\"id\":2501}}\n");
+    for (name, text) in [("good.jsonl", &good), ("bad.jsonl", &bad)] {
+        let path = write(dir.path(), name, text);
+        let source = registry()
+            .build_source(&json!({"type": "file", "path": path}))
+            .expect("valid");
+        let dest = CollectingDestination::new();
+        let p = Pipeline::builder("file")
+            .source(source)
+            .destination(dest.clone())
+            .batch_size(100)
+            .build()
+            .expect("valid");
+        let report = p.run(&RunOptions::in_memory()).await;
+        if name == "good.jsonl" {
+            // Parsed on the runner's workers, several batches at once, delivered in order.
+            assert!(report.is_success(), "{:?}", report.error);
+            assert_eq!(report.rows_extracted, 2_500);
+            assert_eq!(ids(&dest.rows()), (0..2_500).collect::<Vec<_>>());
+        } else {
+            assert_eq!(report.status, RunStatus::Failed);
+            let text = error_chain(report.error.as_ref().expect("error"));
+            assert!(
+                text.contains("source `file` failed")
+                    && text.contains("bad.jsonl: line 2501: invalid JSON"),
+                "{text}"
+            );
+            assert!(dest.rows().is_empty(), "nothing is committed");
+        }
     }
 }
