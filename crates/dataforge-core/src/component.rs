@@ -20,12 +20,16 @@ pub trait Source: Send + Sync + 'static {
     /// incrementally takes its cursor from `ctx.state()` and stages the new one there: it is saved
     /// only when the load commits.
     ///
+    /// A source whose rows take CPU work to decode (text to parse) may send that work instead,
+    /// with [`BatchSender::send_deferred`]: the runner runs it on the worker thread that then
+    /// transforms the batch, in parallel, order kept.
+    ///
     /// # Errors
     /// Any failure to read; an error from `out.send` (the destination stopped) is returned as is.
     async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError>;
 }
 
-/// Maps a batch to a batch. Transforms are CPU work: the runner calls them on blocking threads,
+/// Maps a batch to a batch. Transforms are CPU work: the runner calls them on its worker threads,
 /// several batches at once unless [`Transform::is_ordered`] says otherwise.
 pub trait Transform: Send + Sync + 'static {
     /// Transforms one batch. A row that cannot be transformed goes to `rows.reject(..)`; the
