@@ -287,12 +287,18 @@ impl Cast {
         at
     }
 
-    /// Casts a row whose listed columns are at `at` (from [`Cast::positions`] for its shape).
-    fn cast_row(&self, r: &mut Record, at: &[Option<usize>]) -> Result<(), TransformError> {
+    /// Casts a row whose listed columns are at `at` (from [`Cast::positions`] for its shape);
+    /// `pending` is a buffer reused from row to row.
+    fn cast_row(
+        &self,
+        r: &mut Record,
+        at: &[Option<usize>],
+        pending: &mut Vec<(usize, Value)>,
+    ) -> Result<(), TransformError> {
         // Every value is converted before any is written, so a rejected row leaves unchanged.
-        let mut new: [Option<Value>; FAST_COLUMNS] = Default::default();
-        for ((plan, i), out) in self.columns.iter().zip(at).zip(&mut new) {
-            let Some(v) = i.and_then(|i| r.values().get(i)) else {
+        pending.clear();
+        for (plan, &i) in self.columns.iter().zip(at) {
+            let Some((i, v)) = i.and_then(|i| Some((i, r.values().get(i)?))) else {
                 if self.strict {
                     return Err(TransformError::MissingColumn {
                         column: plan.column.to_string(),
@@ -301,7 +307,8 @@ impl Cast {
                 continue;
             };
             match cast_value(v, plan.to, &plan.format) {
-                Ok(value) => *out = value,
+                Ok(Some(value)) => pending.push((i, value)),
+                Ok(None) => {}
                 Err(reason) => {
                     return Err(TransformError::Cast {
                         column: plan.column.to_string(),
@@ -313,10 +320,8 @@ impl Cast {
             }
         }
         let values = r.values_mut();
-        for (i, value) in at.iter().zip(new) {
-            if let (Some(i), Some(value)) = (i, value)
-                && let Some(slot) = values.get_mut(*i)
-            {
+        for (i, value) in pending.drain(..) {
+            if let Some(slot) = values.get_mut(i) {
                 *slot = value;
             }
         }
@@ -379,9 +384,10 @@ impl Transform for Cast {
             }));
         }
         let mut plans = ShapeCache::default();
+        let mut pending = Vec::with_capacity(self.columns.len());
         Ok(for_each_row(batch, rows, Reach::Columns, |r| {
             let at = plans.get(r.columns(), |c| self.positions(c));
-            self.cast_row(r, at).map(|()| true)
+            self.cast_row(r, at, &mut pending).map(|()| true)
         }))
     }
 }
