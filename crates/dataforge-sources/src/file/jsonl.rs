@@ -1,7 +1,8 @@
 //! JSONL: one object per line, cut into chunks of `batch_size` non-blank lines.
 //!
 //! Lines are read in large blocks with `read_until` into one growing byte buffer per chunk (no
-//! allocation per line); [`super::json_chunks`] parses the chunks in parallel, in order.
+//! allocation per line); [`super::json_chunks`] sends the chunks on to be parsed where they
+//! are transformed.
 
 use std::io::BufRead;
 use std::path::Path;

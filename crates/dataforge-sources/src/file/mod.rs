@@ -11,8 +11,9 @@
 //!   without a header the columns are `column_1`, `column_2`, …).
 //!
 //! Files are streamed, never read whole: JSONL line by line and a JSON array element by element
-//! (both parsed in parallel, order kept), CSV row by row. CSV values are strings (an empty cell is an
-//! empty string); give them types with a `cast` transform. Errors name the file and line.
+//! (both parsed by the runner's workers, in parallel, order kept), CSV row by row. CSV values
+//! are strings (an empty cell is an empty string); give them types with a `cast` transform.
+//! Errors name the file and line.
 
 mod config;
 mod csv;
