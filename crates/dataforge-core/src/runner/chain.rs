@@ -101,7 +101,15 @@ fn apply(work: &Work, ctx: &RunContext, input: Incoming) -> Result<BatchDone, St
     let mut batch = match input {
         Incoming::Rows(batch) => batch,
         Incoming::Deferred(deferred) => {
-            deferred.decode().map_err(|error| StageError::Component {
+            // A panic here is the source's, not the chain's.
+            let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| deferred.decode()))
+                .unwrap_or_else(|payload| {
+                    let message = panic_message(&*payload);
+                    Err(ComponentError::fatal_msg(format!(
+                        "decoding a batch panicked: {message}"
+                    )))
+                });
+            decoded.map_err(|error| StageError::Component {
                 stage: Stage::Extract,
                 component: work.source.clone(),
                 error,
@@ -349,16 +357,21 @@ fn worker_stopped() -> StageError {
 
 /// The error for a batch whose chain panicked, with the panic's message.
 fn panicked(payload: &(dyn std::any::Any + Send)) -> StageError {
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".into());
+    let message = panic_message(payload);
     StageError::Component {
         stage: Stage::Transform,
         component: "transform chain".into(),
         error: ComponentError::fatal_msg(format!("a transform panicked: {message}")),
     }
+}
+
+/// A panic's message, when it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }
 
 /// Applies the row policies to a transformed batch and sends it downstream.

@@ -16,17 +16,20 @@ use crate::value::Value;
 struct DeferringSource {
     n: i64,
     bad: Option<i64>,
+    /// Decoding the batch that holds `bad` panics instead of failing.
+    panics: bool,
 }
 
 #[async_trait]
 impl Source for DeferringSource {
     async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError> {
         let size = ctx.batch_size() as i64;
-        let bad = self.bad;
+        let (bad, panics) = (self.bad, self.panics);
         for start in (0..self.n).step_by(ctx.batch_size()) {
             let ids = start..(start + size).min(self.n);
             out.send_deferred(DeferredBatch::new(move || {
                 if let Some(bad) = bad.filter(|b| ids.contains(b)) {
+                    assert!(!panics, "row {bad} broke the decoder");
                     return Err(ComponentError::fatal_msg(format!("row {bad} is not JSON")));
                 }
                 let here = std::thread::current();
@@ -85,6 +88,7 @@ async fn deferred_batches_are_decoded_on_the_worker_that_transforms_them_in_orde
         DeferringSource {
             n: 5_050,
             bad: None,
+            panics: false,
         },
         true,
     );
@@ -102,6 +106,7 @@ async fn deferred_batches_are_decoded_with_no_transforms_too() {
         DeferringSource {
             n: 1_234,
             bad: None,
+            panics: false,
         },
         false,
     );
@@ -117,18 +122,24 @@ async fn deferred_batches_are_decoded_with_no_transforms_too() {
 }
 
 #[tokio::test]
-async fn a_decoding_error_fails_the_run_as_the_sources_and_loads_nothing() {
-    for with_transform in [true, false] {
+async fn a_decoding_error_or_panic_fails_the_run_as_the_sources_and_loads_nothing() {
+    for (with_transform, panics) in [(true, false), (false, false), (true, true)] {
         let source = DeferringSource {
             n: 1_000,
             bad: Some(567),
+            panics,
         };
         let (p, dest) = pipeline(source, with_transform);
         let report = p.run(&RunOptions::in_memory()).await;
         assert_eq!(report.status, RunStatus::Failed);
         let text = error_chain(report.error.as_ref().expect("error"));
+        let cause = if panics {
+            "decoding a batch panicked: row 567 broke the decoder"
+        } else {
+            "row 567 is not JSON"
+        };
         assert!(
-            text.contains("source `DeferringSource` failed: row 567 is not JSON"),
+            text.contains(&format!("source `DeferringSource` failed: {cause}")),
             "{text}"
         );
         assert!(dest.rows().is_empty());

@@ -55,7 +55,7 @@ pub(crate) struct Chunk {
 
 impl Chunk {
     /// Parses every non-blank object into a record.
-    pub(crate) fn parse(self) -> Result<Batch, FileSourceError> {
+    fn parse(self) -> Result<Batch, FileSourceError> {
         let mut batch = Vec::with_capacity(self.ends.len());
         let mut start = 0;
         for (i, &end) in self.ends.iter().enumerate() {
