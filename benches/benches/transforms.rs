@@ -46,11 +46,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dataforge_benches::{order_json, write_orders_jsonl};
-use dataforge_core::pipeline::Named;
+use dataforge_core::pipeline::{IntoComponent, Named};
 use dataforge_core::{
     Batch, BatchReceiver, BatchSender, ComponentError, DeferredBatch, Destination, LoadSummary,
-    Pipeline, Prepared, Preparer, Record, Registry, RowContext, RunContext, RunOptions, Source,
-    Transform, async_trait,
+    Pipeline, Prepared, Preparer, Record, Registry, RowContext, RunContext, RunOptions, RunReport,
+    Source, Transform, async_trait,
 };
 use serde_json::json;
 
@@ -285,34 +285,24 @@ impl Destination for CountingDestination {
 /// The chain through the runner; `in_load`: the destination drops rows in `load`.
 fn pipeline(in_load: bool) -> (Pipeline, PrebuiltSource) {
     let source = PrebuiltSource::default();
-    let mut b = Pipeline::builder("bench")
-        .source(source.clone())
-        .batch_size(BATCH);
+    (chain_from(source.clone(), in_load), source)
+}
+
+/// The chain through the runner from `source` to a [`CountingDestination`].
+fn chain_from(source: impl IntoComponent<dyn Source>, in_load: bool) -> Pipeline {
+    let mut b = Pipeline::builder("bench").source(source).batch_size(BATCH);
     for t in chain() {
         b = b.transform(t);
     }
     let destination = CountingDestination { in_load };
-    (b.destination(destination).build().unwrap(), source)
-}
-
-/// The chain through the runner, the source's batches parsed on the workers.
-fn deferred_pipeline(texts: &Arc<Vec<String>>) -> Pipeline {
-    let mut b = Pipeline::builder("bench")
-        .source(DeferringSource {
-            texts: texts.clone(),
-        })
-        .batch_size(BATCH);
-    for t in chain() {
-        b = b.transform(t);
-    }
-    let destination = CountingDestination { in_load: false };
     b.destination(destination).build().unwrap()
 }
 
-fn through_runner(rt: &tokio::runtime::Runtime, p: &Pipeline) -> u64 {
+/// Runs `p` once; the report of its successful run.
+fn through_runner(rt: &tokio::runtime::Runtime, p: &Pipeline) -> RunReport {
     let report = rt.block_on(p.run(&RunOptions::in_memory()));
     assert!(report.is_success(), "{:?}", report.error);
-    report.rows_loaded
+    report
 }
 
 fn rows_per_sec(n: usize, d: Duration) -> f64 {
@@ -391,7 +381,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("runner_parallel_batches", |b| {
         b.iter_batched(
             || source.fill(input.batches()),
-            |()| through_runner(&rt, &p),
+            |()| through_runner(&rt, &p).rows_loaded,
             criterion::BatchSize::PerIteration,
         )
     });
@@ -421,7 +411,7 @@ fn summary(chain: &[Named<dyn Transform>], ctx: &RunContext, rt: &tokio::runtime
             source.fill(input.batches());
             let cpu = cpu_seconds();
             let start = Instant::now();
-            let loaded = through_runner(rt, &p);
+            let loaded = through_runner(rt, &p).rows_loaded;
             let elapsed = start.elapsed();
             assert_eq!(loaded as usize, kept);
             if let (Some(before), Some(after)) = (cpu, cpu_seconds()) {
@@ -444,13 +434,15 @@ fn summary(chain: &[Named<dyn Transform>], ctx: &RunContext, rt: &tokio::runtime
         assert_eq!(out, kept);
         time
     });
-    let deferred = deferred_pipeline(&input.texts);
+    let deferring = DeferringSource {
+        texts: input.texts.clone(),
+    };
+    let deferred = chain_from(deferring, false);
     let mut chain_seconds = f64::INFINITY;
     let deferred_time = best_of(3, || {
         let start = Instant::now();
-        let report = rt.block_on(deferred.run(&RunOptions::in_memory()));
+        let report = through_runner(rt, &deferred);
         let elapsed = start.elapsed();
-        assert!(report.is_success(), "{:?}", report.error);
         assert_eq!(report.rows_loaded as usize, kept);
         chain_seconds = chain_seconds.min(report.seconds["transform"]);
         elapsed

@@ -20,6 +20,17 @@ struct DeferringSource {
     panics: bool,
 }
 
+impl DeferringSource {
+    /// `n` rows that all decode.
+    fn good(n: i64) -> Self {
+        Self {
+            n,
+            bad: None,
+            panics: false,
+        }
+    }
+}
+
 #[async_trait]
 impl Source for DeferringSource {
     async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError> {
@@ -84,14 +95,7 @@ fn ids(dest: &CollectingDestination) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deferred_batches_are_decoded_on_the_worker_that_transforms_them_in_order() {
-    let (p, dest) = pipeline(
-        DeferringSource {
-            n: 5_050,
-            bad: None,
-            panics: false,
-        },
-        true,
-    );
+    let (p, dest) = pipeline(DeferringSource::good(5_050), true);
     let report = p.run(&RunOptions::in_memory()).await;
     // `SameThread` fails the run (on_error fail) on a row decoded on another thread.
     assert!(report.is_success(), "{:?}", report.error);
@@ -102,14 +106,7 @@ async fn deferred_batches_are_decoded_on_the_worker_that_transforms_them_in_orde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deferred_batches_are_decoded_with_no_transforms_too() {
-    let (p, dest) = pipeline(
-        DeferringSource {
-            n: 1_234,
-            bad: None,
-            panics: false,
-        },
-        false,
-    );
+    let (p, dest) = pipeline(DeferringSource::good(1_234), false);
     let report = p.run(&RunOptions::in_memory()).await;
     assert!(report.is_success(), "{:?}", report.error);
     assert_eq!(ids(&dest), (0..1_234).collect::<Vec<_>>());
