@@ -110,6 +110,10 @@ pub struct LoadSummary {
     pub rows_updated: Option<u64>,
     /// What was written: a table (`public.orders`) or a file path.
     pub target: String,
+    /// Why the target was left as it was, when the load chose not to write (the source gave
+    /// no rows and `on_empty` is `keep`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Consumes the stream and writes it, all or nothing.

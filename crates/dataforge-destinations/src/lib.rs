@@ -7,9 +7,11 @@
 #![deny(missing_docs)]
 
 pub mod file;
+pub mod on_empty;
 pub mod postgres;
 pub mod schema;
 pub mod sqlite;
+pub mod target_lock;
 pub mod write_mode;
 
 use dataforge_core::{Registry, RegistryError};

@@ -168,3 +168,48 @@ async fn sigkill_mid_load_keeps_the_old_data_and_a_usable_file() {
     let conn = rusqlite::Connection::open(&path).expect("open");
     assert_eq!(read_table(&conn), sums(1..=10));
 }
+
+#[tokio::test]
+async fn a_database_not_in_wal_mode_gets_its_journal_mode_back_after_a_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.db");
+    let journal_mode = |path: &Path| -> String {
+        rusqlite::Connection::open(path)
+            .expect("open")
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("journal_mode")
+    };
+    {
+        let conn = rusqlite::Connection::open(&path).expect("create");
+        conn.execute_batch("CREATE TABLE other (x)")
+            .expect("set up");
+    }
+    // A rollback-journal database (the file records only WAL or not).
+    assert_eq!(journal_mode(&path), "delete");
+    for (rows, expected) in [(5, 5), (0, 5)] {
+        let report = run(
+            config(&path),
+            MemorySource::new((1..=rows).map(order).collect()),
+            10,
+        )
+        .await;
+        assert!(report.is_success(), "{:?}", report.error);
+        assert_eq!(journal_mode(&path), "delete", "after a load of {rows} rows");
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        assert_eq!(read_table(&conn).0, expected);
+    }
+    // A database already in WAL mode stays in it.
+    let wal = dir.path().join("wal.db");
+    rusqlite::Connection::open(&wal)
+        .expect("create")
+        .execute_batch("PRAGMA journal_mode = WAL")
+        .expect("wal");
+    let report = run(
+        config(&wal),
+        MemorySource::new((1..=3).map(order).collect()),
+        10,
+    )
+    .await;
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(journal_mode(&wal), "wal");
+}

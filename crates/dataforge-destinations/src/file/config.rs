@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use dataforge_core::{ConfigErrors, ConfigIssue};
+
+use crate::on_empty::OnEmpty;
+use crate::target_lock::LockTimeout;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -26,6 +29,15 @@ pub struct FileDestinationConfig {
     /// (truncated back to its old length on failure).
     #[serde(default)]
     pub write_mode: WriteMode,
+    /// When the source gives no rows: `keep` (default: the file is left as it was, or not
+    /// created), `replace` (the empty load takes effect: `replace` writes an empty file) or
+    /// `fail`.
+    #[serde(default)]
+    pub on_empty: OnEmpty,
+    /// How long a load waits for another run's load into the same file (seconds or `"10m"`;
+    /// default 30 minutes) before it fails naming that run.
+    #[serde(default)]
+    pub lock_timeout: LockTimeout,
 }
 
 /// The formats the `file` destination writes.
@@ -69,6 +81,8 @@ pub(crate) struct Settings {
     /// The CSV field delimiter.
     pub(crate) delimiter: u8,
     pub(crate) write_mode: WriteMode,
+    pub(crate) on_empty: OnEmpty,
+    pub(crate) lock_timeout: std::time::Duration,
 }
 
 impl FileDestinationConfig {
@@ -120,6 +134,8 @@ impl FileDestinationConfig {
             format,
             delimiter,
             write_mode: self.write_mode,
+            on_empty: self.on_empty,
+            lock_timeout: self.lock_timeout.0,
         })
     }
 }

@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use super::config::{OutputFormat, Settings, WriteMode};
 use super::error::FileDestinationError;
 use super::jsonl_chunk::{JsonlChunk, JsonlPreparer};
-use super::writer::Writer;
+use super::writer::{Writer, sweep_stale_temp_files};
+use crate::target_lock::FileLock;
 
 /// Writes records to a JSONL or CSV file, all or nothing.
 #[derive(Clone, Debug)]
@@ -61,28 +62,35 @@ impl FileDestination {
     }
 }
 
-/// Runs on a blocking thread: writes every batch, then commits on `Commit` or rolls back when
-/// the queue closes without it (`Ok(None)`) or a write fails.
+/// Runs on a blocking thread: opens the target at the first message, writes every batch, then
+/// commits on `Commit` or rolls back when the queue closes without it (`Ok(None)`) or a write
+/// fails. A queue closed before any message leaves the target untouched.
 fn run_writer(
     settings: &Settings,
     mut queue: mpsc::Receiver<Message>,
 ) -> Result<Option<u64>, FileDestinationError> {
+    let Some(mut message) = queue.blocking_recv() else {
+        return Ok(None);
+    };
     let mut writer = Writer::open(settings)?;
     loop {
-        match queue.blocking_recv() {
-            Some(Message::Batch(batch)) => {
+        match message {
+            Message::Batch(batch) => {
                 if let Err(e) = writer.write(&batch) {
                     writer.rollback();
                     return Err(e);
                 }
             }
-            Some(Message::Lines(chunk, rows)) => {
+            Message::Lines(chunk, rows) => {
                 if let Err(e) = writer.write_jsonl(&chunk, rows) {
                     writer.rollback();
                     return Err(e);
                 }
             }
-            Some(Message::Commit) => return writer.commit().map(Some),
+            Message::Commit => return writer.commit().map(Some),
+        }
+        match queue.blocking_recv() {
+            Some(next) => message = next,
             None => {
                 writer.rollback();
                 return Ok(None);
@@ -96,9 +104,14 @@ impl Destination for FileDestination {
     async fn load(
         &self,
         input: &mut BatchReceiver,
-        _ctx: &RunContext,
+        ctx: &RunContext,
     ) -> Result<LoadSummary, ComponentError> {
         let settings = self.settings.clone();
+        let target = settings.path.display().to_string();
+        // One load at a time into this file, held until this function returns.
+        let _lock = FileLock::acquire("file", &settings.path, ctx, settings.lock_timeout).await?;
+        sweep_stale_temp_files(&settings.path);
+        let mut rows_received = 0u64;
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
         let writer = tokio::task::spawn_blocking(move || run_writer(&settings, rx));
         let upstream = loop {
@@ -115,9 +128,24 @@ impl Destination for FileDestination {
             };
             match next {
                 Ok(Some(message)) => {
+                    rows_received += match &message {
+                        Message::Batch(b) => b.len() as u64,
+                        Message::Lines(_, rows) => *rows,
+                        Message::Commit => 0,
+                    };
                     if tx.send(message).await.is_err() {
                         break Ok(()); // the writer failed: its error follows
                     }
+                }
+                Ok(None) if rows_received == 0 => {
+                    if let Some(outcome) = self.settings.on_empty.outcome("file", &target) {
+                        // Nothing was sent: the writer ends without opening the target.
+                        drop(tx);
+                        let _ = writer.await;
+                        return outcome;
+                    }
+                    let _ = tx.send(Message::Commit).await;
+                    break Ok(());
                 }
                 Ok(None) => {
                     // If the writer already failed, its error follows.
@@ -136,7 +164,7 @@ impl Destination for FileDestination {
             (Ok(()), Err(e)) => Err(e.into()),
             (Ok(()), Ok(Some(rows))) => Ok(LoadSummary {
                 rows_loaded: rows,
-                target: self.settings.path.display().to_string(),
+                target,
                 ..LoadSummary::default()
             }),
             (Ok(()), Ok(None)) => Err(ComponentError::fatal_msg(

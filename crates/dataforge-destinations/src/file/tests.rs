@@ -104,6 +104,8 @@ fn format_comes_from_the_extension() {
             format: None,
             delimiter: None,
             write_mode: WriteMode::default(),
+            on_empty: Default::default(),
+            lock_timeout: Default::default(),
         };
         let dest = FileDestination::from_config(config).expect(path);
         assert_eq!(dest.format(), format, "{path}");
@@ -318,13 +320,23 @@ async fn csv_with_a_semicolon_delimiter_writes_and_appends_with_it() {
 }
 
 #[tokio::test]
-async fn empty_stream_replaces_with_an_empty_file() {
+async fn an_empty_stream_keeps_the_file_unless_on_empty_is_replace() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = path_of(dir.path(), "out.jsonl");
     std::fs::write(&path, "{\"old\":1}\n").expect("old file");
-    let summary = load(json!({ "path": path }), Vec::new(), true)
+    let kept = load(json!({ "path": path }), Vec::new(), true)
         .await
         .expect("load");
+    assert_eq!(kept.rows_loaded, 0);
+    assert!(kept.note.is_some(), "the summary says the file was kept");
+    assert_eq!(text(Path::new(&path)), "{\"old\":1}\n");
+    let summary = load(
+        json!({ "path": path, "on_empty": "replace" }),
+        Vec::new(),
+        true,
+    )
+    .await
+    .expect("load");
     assert_eq!(summary.rows_loaded, 0);
     assert_eq!(text(Path::new(&path)), "");
 }

@@ -266,15 +266,58 @@ impl Writer {
     }
 }
 
-/// A temporary file beside `path`, named after it, with the target's permissions (or 0644).
-fn temp_file(path: &Path, dir: &Path) -> io::Result<NamedTempFile> {
+/// The random part of a temporary file's name (`.NAME.XXXXXX.tmp`).
+const TEMP_RANDOM_LEN: usize = 6;
+
+/// The prefix and suffix of the temporary files of `path`: `.NAME.` and `.tmp`.
+fn temp_affixes(path: &Path) -> (String, &'static str) {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let prefix = format!(".{name}.");
+    (format!(".{name}."), ".tmp")
+}
+
+/// Removes the temporary files a killed `replace` load of `path` left beside it. Called with
+/// the target's lock held, so no other load is writing one.
+pub(crate) fn sweep_stale_temp_files(path: &Path) {
+    let (prefix, suffix) = temp_affixes(path);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return; // no directory yet: nothing left over
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let random = name
+            .strip_prefix(prefix.as_str())
+            .and_then(|rest| rest.strip_suffix(suffix));
+        if !random.is_some_and(|r| {
+            r.len() == TEMP_RANDOM_LEN && r.bytes().all(|b| b.is_ascii_alphanumeric())
+        }) {
+            continue;
+        }
+        let stale = entry.path();
+        match fs::remove_file(&stale) {
+            Ok(()) => tracing::warn!(file = %stale.display(),
+                "removed the temporary file of an interrupted load"),
+            Err(e) => tracing::warn!(file = %stale.display(), error = %e,
+                "could not remove the temporary file of an interrupted load"),
+        }
+    }
+}
+
+/// A temporary file beside `path`, named after it, with the target's permissions (or 0644).
+fn temp_file(path: &Path, dir: &Path) -> io::Result<NamedTempFile> {
+    let (prefix, suffix) = temp_affixes(path);
     let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
+    builder
+        .prefix(&prefix)
+        .suffix(suffix)
+        .rand_bytes(TEMP_RANDOM_LEN);
     #[cfg(unix)]
     let permissions = {
         use std::os::unix::fs::PermissionsExt;

@@ -6,7 +6,9 @@ use dataforge_core::schemars::{self, JsonSchema};
 use dataforge_core::{ConfigErrors, ConfigIssue};
 use serde::Deserialize;
 
+use crate::on_empty::OnEmpty;
 use crate::schema::is_safe_type_name;
+use crate::target_lock::LockTimeout;
 use crate::write_mode::{OneOrMany, WriteMode};
 
 /// `{"type": "postgres", ...}`: load into a PostgreSQL table over binary COPY.
@@ -39,6 +41,14 @@ pub struct PostgresConfig {
     /// Create the schema when it is missing (default true).
     #[serde(default = "yes")]
     pub create_schema: bool,
+    /// When the source gives no rows: `keep` (default: the table is left as it was),
+    /// `replace` (the empty load takes effect: `replace` empties the table) or `fail`.
+    #[serde(default)]
+    pub on_empty: OnEmpty,
+    /// How long a load waits for another run's load into the same table (seconds or `"10m"`;
+    /// default 30 minutes) before it fails naming that run.
+    #[serde(default)]
+    pub lock_timeout: LockTimeout,
 }
 
 fn default_conn_id() -> String {

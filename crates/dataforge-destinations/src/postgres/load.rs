@@ -91,12 +91,15 @@ impl PostgresDestination {
         buffer: Vec<Batch>,
         inferred: Vec<(CompactString, ColumnType)>,
         input: &mut BatchReceiver,
+        ctx: &RunContext,
     ) -> Result<LoadSummary, ComponentError> {
         let upsert = self.cfg.write_mode == WriteMode::Upsert;
         client
             .batch_execute("BEGIN")
             .await
             .map_err(self.err("BEGIN"))?;
+        // Before anything reads or changes the table: one load at a time into it.
+        super::lock::lock_table(client, &self.table, ctx, self.cfg.lock_timeout.0).await?;
         for sql in &self.pre_sql {
             client
                 .batch_execute(sql)
@@ -116,9 +119,11 @@ impl PostgresDestination {
             rows_inserted: inserted,
             rows_updated: updated,
             target: self.table.display(),
+            note: None,
         };
         if inferred.is_empty() {
-            // No rows (or rows without fields): nothing to create; `replace` still empties.
+            // No rows with fields (`on_empty` decided the case of no rows at all): nothing to
+            // create; `replace` still empties.
             if existing.is_some() && self.cfg.write_mode == WriteMode::Replace {
                 let sql = format!("DELETE FROM {}", self.table.quoted());
                 client
@@ -538,6 +543,11 @@ impl Destination for PostgresDestination {
         let started = Instant::now();
         // Look at many rows before deciding column types.
         let (buffer, inf) = crate::schema::buffer_for_inference(input).await?;
+        if buffer.iter().all(|b| b.is_empty())
+            && let Some(outcome) = self.cfg.on_empty.outcome("postgres", &self.table.display())
+        {
+            return outcome;
+        }
         let inferred = inf.columns();
         if self.cfg.write_mode == WriteMode::Upsert {
             if let Some((column, seen)) =
@@ -559,7 +569,7 @@ impl Destination for PostgresDestination {
         let client = dataforge_hooks::postgres::connect(&conn)
             .await
             .map_err(|e| PostgresError::Connect(e).into_component())?;
-        match self.run(&client, buffer, inferred, input).await {
+        match self.run(&client, buffer, inferred, input, ctx).await {
             Ok(summary) => {
                 tracing::info!(
                     table = %summary.target,

@@ -14,6 +14,7 @@ mod copy;
 mod ddl;
 pub mod error;
 pub mod load;
+mod lock;
 #[cfg(test)]
 mod tests;
 

@@ -7,7 +7,9 @@ use dataforge_core::schemars::{self, JsonSchema};
 use dataforge_core::{ConfigErrors, ConfigIssue};
 use serde::Deserialize;
 
+use crate::on_empty::OnEmpty;
 use crate::schema::is_safe_type_name;
+use crate::target_lock::LockTimeout;
 use crate::write_mode::{OneOrMany, WriteMode};
 
 /// `{"type": "sqlite", ...}`: load into a table of a SQLite database file.
@@ -27,6 +29,14 @@ pub struct SqliteConfig {
     /// Column type overrides for created or added columns: `{"price": "NUMERIC"}`.
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+    /// When the source gives no rows: `keep` (default: the table is left as it was),
+    /// `replace` (the empty load takes effect: `replace` empties the table) or `fail`.
+    #[serde(default)]
+    pub on_empty: OnEmpty,
+    /// How long a load waits for another run's load into the same database file (seconds or
+    /// `"10m"`; default 30 minutes) before it fails naming that run.
+    #[serde(default)]
+    pub lock_timeout: LockTimeout,
 }
 
 impl SqliteConfig {

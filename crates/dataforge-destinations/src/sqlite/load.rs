@@ -1,9 +1,15 @@
 //! The `sqlite` destination: one transaction per load on a blocking thread.
 //!
-//! `replace` deletes and inserts in the same transaction; the database runs in WAL mode, so a
-//! reader sees the old rows until the commit and the new ones after it, never a mix. `upsert`
-//! uses `INSERT … ON CONFLICT (key) DO UPDATE … WHERE … IS NOT …`: rows are applied in order,
-//! so the last row of a key wins and an unchanged row is not rewritten.
+//! `replace` deletes and inserts in the same transaction; the load runs in WAL mode, so a
+//! reader sees the old rows until the commit and the new ones after it, never a mix, and is not
+//! blocked meanwhile (in a rollback journal a large transaction takes the exclusive lock as soon
+//! as its pages spill, and readers would wait for the rest of the load). A database that was
+//! not in WAL mode is put back in its own journal mode after the load, when no other
+//! connection has it open (then it stays in WAL, with a warning: changing the journal mode
+//! needs the database to itself). `upsert` uses `INSERT … ON CONFLICT (key) DO UPDATE … WHERE
+//! … IS NOT …`: rows are applied in order, so the last row of a key wins and an unchanged row
+//! is not rewritten. One load at a time per database file: a lock file beside it
+//! ([`FileLock`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,6 +25,7 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use super::config::SqliteConfig;
 use super::error::SqliteError;
 use crate::schema::{ColumnType, Inferrer, is_date, is_timestamp_tz};
+use crate::target_lock::FileLock;
 use crate::write_mode::WriteMode;
 
 /// Loads batches into a SQLite table.
@@ -136,6 +143,8 @@ struct Writer {
     rows: u64,
     changes: u64,
     rows_before: u64,
+    /// The journal mode to put back after the load, when the database was not in WAL mode.
+    restore_journal: Option<&'static str>,
 }
 
 impl Writer {
@@ -370,8 +379,50 @@ impl Writer {
         self.conn
             .execute_batch("COMMIT")
             .map_err(self.sql_err("COMMIT"))?;
+        self.restore_journal_mode();
         Ok((inserted, updated))
     }
+
+    /// Puts a database that was not in WAL mode back in its journal mode (best effort: that
+    /// needs the database to itself, so with another connection open it stays in WAL).
+    fn restore_journal_mode(&self) {
+        let Some(mode) = self.restore_journal else {
+            return;
+        };
+        let result = self
+            .conn
+            .query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| {
+                r.get::<_, String>(0)
+            });
+        match result {
+            Ok(now) if now.eq_ignore_ascii_case(mode) => {}
+            Ok(now) => tracing::warn!(path = %self.path, was = mode, now = %now,
+                "the database stays in WAL mode: another connection has it open"),
+            Err(e) => tracing::warn!(path = %self.path, was = mode, error = %e,
+                "the database stays in WAL mode: its journal mode could not be put back"),
+        }
+    }
+}
+
+/// The journal modes a database can be put back in (SQLite's names, as `PRAGMA journal_mode`
+/// reports them).
+const JOURNAL_MODES: [&str; 5] = ["delete", "truncate", "persist", "memory", "off"];
+
+/// Opens the database for a load: a busy timeout as long as the lock's, and WAL mode for the
+/// load; returns the journal mode to put back afterwards, when it was not WAL.
+fn open(
+    path: &std::path::Path,
+    busy: Duration,
+) -> Result<(rusqlite::Connection, Option<&'static str>), rusqlite::Error> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(busy)?;
+    let before: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    let before = before.to_ascii_lowercase();
+    if before == "wal" {
+        return Ok((conn, None));
+    }
+    conn.execute_batch("PRAGMA journal_mode = WAL")?;
+    Ok((conn, JOURNAL_MODES.into_iter().find(|m| *m == before)))
 }
 
 /// Runs `f` on the writer in a blocking thread and hands the writer back.
@@ -399,6 +450,7 @@ async fn rollback(w: Writer) {
         if let Err(e) = w.conn.execute_batch("ROLLBACK") {
             tracing::debug!(error = %e, "sqlite rollback (closing the connection rolls back)");
         }
+        w.restore_journal_mode();
     })
     .await;
 }
@@ -408,12 +460,17 @@ impl Destination for SqliteDestination {
     async fn load(
         &self,
         input: &mut BatchReceiver,
-        _ctx: &RunContext,
+        ctx: &RunContext,
     ) -> Result<LoadSummary, ComponentError> {
         let started = Instant::now();
         let (buffer, inf) = crate::schema::buffer_for_inference(input).await?;
         let inferred = inf.columns();
         let target = format!("{}:{}", self.cfg.path.display(), self.cfg.table);
+        if buffer.iter().all(|b| b.is_empty())
+            && let Some(outcome) = self.cfg.on_empty.outcome("sqlite", &target)
+        {
+            return outcome;
+        }
         if self.cfg.write_mode == WriteMode::Upsert
             && let Some((column, seen)) =
                 crate::schema::missing_key_column(&self.primary_key, &inferred)
@@ -421,27 +478,26 @@ impl Destination for SqliteDestination {
             return Err(SqliteError::MissingKeyColumn { column, seen }.into_component());
         }
         let path: PathBuf = self.cfg.path.clone();
+        // One load at a time into this database, held until this function returns.
+        let _lock = FileLock::acquire("sqlite", &path, ctx, self.cfg.lock_timeout.0).await?;
         let display = path.display().to_string();
         let table = self.cfg.table.clone();
-        let open = tokio::task::spawn_blocking(move || {
-            let conn = rusqlite::Connection::open(&path)?;
-            conn.busy_timeout(Duration::from_secs(30))?;
-            conn.execute_batch("PRAGMA journal_mode = WAL")?;
-            Ok::<_, rusqlite::Error>(conn)
-        })
-        .await
-        .map_err(|e| SqliteError::Thread(e.to_string()).into_component())?
-        .map_err(|source| {
-            SqliteError::Sql {
-                action: "open",
-                table: table.clone(),
-                path: display.clone(),
-                source,
-            }
-            .into_component()
-        })?;
+        let busy = self.cfg.lock_timeout.0;
+        let (conn, restore_journal) = tokio::task::spawn_blocking(move || open(&path, busy))
+            .await
+            .map_err(|e| SqliteError::Thread(e.to_string()).into_component())?
+            .map_err(|source| {
+                SqliteError::Sql {
+                    action: "open",
+                    table: table.clone(),
+                    path: display.clone(),
+                    source,
+                }
+                .into_component()
+            })?;
         let writer = Writer {
-            conn: open,
+            conn,
+            restore_journal,
             path: display,
             table,
             mode: self.cfg.write_mode,
@@ -506,6 +562,7 @@ impl Destination for SqliteDestination {
             rows_inserted: Some(inserted),
             rows_updated: upsert.then_some(updated),
             target,
+            note: None,
         })
     }
 }

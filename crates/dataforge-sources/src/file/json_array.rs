@@ -175,13 +175,17 @@ pub(crate) fn cut(
         cursor.advance(&buf[mark..]);
         reader.consume(len);
     }
+    if state == State::Open {
+        // Nothing but blank space: an empty file has no rows, like an empty JSONL or CSV file
+        // and like `[]` (whether that empties a target is the destination's `on_empty`).
+        return feed.send(chunk);
+    }
     if state != State::Closed {
         let open_object = match (&state, &chunk.starts) {
             (State::Object(_), Starts::Positions(p)) => p.last(),
             _ => None,
         };
         let what = match (state, open_object) {
-            (State::Open, _) => "the file is empty: expected a JSON array of objects".to_owned(),
             (_, Some(at)) => format!(
                 "unexpected end of file: the object at line {} column {} is not closed",
                 at.line, at.column
@@ -365,6 +369,8 @@ mod tests {
     fn an_empty_array_has_no_rows() {
         assert!(rows("[]", 2).is_empty());
         assert!(rows(" \r\n[ \t\n ]\n\n", 2).is_empty());
+        assert!(rows("", 2).is_empty(), "a 0-byte file");
+        assert!(rows(" \n\t\r\n", 2).is_empty(), "blank space only");
     }
 
     #[test]
@@ -400,10 +406,6 @@ mod tests {
                 "[{\"a\":1}\n",
                 "test.json: line 2 column 1: unexpected end of file: the array is not closed \
                  with `]`",
-            ),
-            (
-                "",
-                "test.json: line 1 column 1: the file is empty: expected a JSON array of objects",
             ),
         ];
         for (text, expected) in cases {
