@@ -6,7 +6,10 @@ use tokio_util::sync::CancellationToken;
 pub fn cancel_on_signals(token: CancellationToken) {
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::warn!("stopping: rolling back the running loads (press Ctrl-C again to exit now)");
+        tracing::warn!(
+            "stopping: cancelling the running loads, which roll back unless they are already \
+             committing (press Ctrl-C again to exit now)"
+        );
         token.cancel();
         wait_for_signal().await;
         std::process::exit(130);

@@ -56,7 +56,9 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
     let mut failed = false;
     for lp in selected {
         if cancel.is_cancelled() {
-            break;
+            println!("{}: not run: stopped by a signal", lp.config.dag_id);
+            failed = true;
+            continue;
         }
         let live = Arc::new(Progress::new());
         let options = RunOptions {
@@ -69,7 +71,7 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
         let display = progress::start(&lp.config.dag_id, live, log_format == LogFormat::Text);
         let report = lp.pipeline.run(&options).await;
         display.finish().await;
-        println!("{}", summary(&report));
+        println!("{}", summary(&report, cancel.is_cancelled()));
         failed |= !report.is_success();
         reports.push(report);
     }
@@ -82,8 +84,9 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
     if failed { EXIT_RUN_FAILED } else { EXIT_OK }
 }
 
-/// One line per run: status, rows, time, target, and the error's chain.
-fn summary(r: &RunReport) -> String {
+/// One line per run: status, rows, time, target, and the error's chain. `stopped`: a signal
+/// asked the run to stop (a run that succeeded anyway had committed before it could).
+fn summary(r: &RunReport, stopped: bool) -> String {
     let secs = r.duration().as_secs_f64();
     let rate = if secs > 0.0 {
         r.rows_loaded as f64 / secs
@@ -105,6 +108,14 @@ fn summary(r: &RunReport) -> String {
             r.pipeline_id
         ),
     };
+    if stopped && r.status == RunStatus::Succeeded {
+        line.push_str(
+            "; the stop came as its load was committing: the load stands, nothing was rolled back",
+        );
+    }
+    if let Some(note) = r.load.as_ref().and_then(|l| l.note.as_deref()) {
+        line.push_str(&format!("; {note}"));
+    }
     if r.rows_dead_lettered > 0 {
         line.push_str(&format!(", {} rows dead-lettered", r.rows_dead_lettered));
     }
@@ -128,4 +139,60 @@ fn write_report(path: &std::path::Path, reports: &[RunReport]) -> std::io::Resul
         .collect();
     let text = serde_json::to_string_pretty(&items).map_err(std::io::Error::other)?;
     std::fs::write(path, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataforge_core::LoadSummary;
+
+    fn report(status: RunStatus, note: Option<&str>) -> RunReport {
+        RunReport {
+            pipeline_id: "orders".into(),
+            run_id: "run-1".into(),
+            status,
+            attempts: 1,
+            started_at: chrono::Utc::now(),
+            logical_date: chrono::Utc::now(),
+            rows_extracted: 0,
+            rows_transformed: 0,
+            rows_rejected: 0,
+            rejected_by_transform: Default::default(),
+            rows_loaded: 0,
+            load: Some(LoadSummary {
+                target: "shop.orders".into(),
+                note: note.map(str::to_owned),
+                ..LoadSummary::default()
+            }),
+            rows_dead_lettered: 0,
+            seconds: Default::default(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_run_that_committed_as_the_stop_came_says_its_load_stands() {
+        let line = summary(&report(RunStatus::Succeeded, None), true);
+        assert!(line.contains("succeeded"), "{line}");
+        assert!(
+            line.contains("the load stands, nothing was rolled back"),
+            "{line}"
+        );
+        let line = summary(&report(RunStatus::Succeeded, None), false);
+        assert!(!line.contains("stop"), "{line}");
+        let line = summary(&report(RunStatus::Cancelled, None), true);
+        assert!(
+            line.contains("nothing was committed") && !line.contains("stands"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_kept_target_is_said_in_the_summary() {
+        let line = summary(
+            &report(RunStatus::Succeeded, Some("the source gave no rows")),
+            false,
+        );
+        assert!(line.ends_with("; the source gave no rows"), "{line}");
+    }
 }
