@@ -383,3 +383,29 @@ async fn upsert_without_a_unique_key_and_duplicate_rows_names_table_and_columns(
     assert_eq!(db.relations().await, ["t"]);
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_widening_that_postgres_refuses_names_column_types_and_cause() {
+    let db = db!("err_widen_view");
+    let t = db.qualified("t");
+    let v = db.qualified("v");
+    db.client
+        .batch_execute(&format!(
+            "CREATE TABLE {t} (id INTEGER); CREATE VIEW {v} AS SELECT id FROM {t}"
+        ))
+        .await
+        .expect("create");
+    let rows = vec![record! {"id" => 1}, record! {"id" => SHOPIFY_ID}];
+    let cfg = db.config("t", json!({"write_mode": "append"}));
+    let msg = failure(&db.run(cfg, MemorySource::new(rows), 10).await);
+    assert!(
+        msg.contains(&format!(
+            "row 2: column `id` of {}.t must widen from integer to bigint",
+            db.schema
+        )) && msg.contains("used by a view"),
+        "{msg}"
+    );
+    assert_eq!(db.rows("t").await, 0);
+    assert_eq!(column_type(&db, "t", "id").await, "integer");
+    db.drop().await;
+}

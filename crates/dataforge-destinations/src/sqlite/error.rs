@@ -82,3 +82,23 @@ fn article(word: &str) -> &'static str {
         _ => "a",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misfits_read_as_english() {
+        let e = SqliteError::Misfit {
+            row: 2,
+            column: "n".into(),
+            column_type: "TEXT".into(),
+            value_type: "integer",
+        };
+        assert!(
+            e.to_string()
+                .contains("column `n` of type TEXT cannot hold an integer value"),
+            "{e}"
+        );
+    }
+}
