@@ -331,7 +331,8 @@ async fn schema_evolves_and_misfits_name_column_row_and_type() {
         "{msg}"
     );
     assert_eq!(db.rows("t").await, 12_011);
-    // A user's table with a 32-bit column: a 64-bit value is out of range, named as such.
+    // A user's table with a 32-bit column: a 64-bit value widens it to bigint inside the load
+    // (tests/postgres_errors.rs has the mid-stream cases and the `columns` override).
     let narrow = db.qualified("narrow");
     db.client
         .batch_execute(&format!(
@@ -341,12 +342,10 @@ async fn schema_evolves_and_misfits_name_column_row_and_type() {
         .expect("create narrow");
     let rows = vec![order(1), record! {"id" => 1i64 << 40}];
     let cfg = db.config("narrow", json!({"write_mode": "append"}));
-    let msg = failure(&db.run(cfg, MemorySource::new(rows), 10).await);
-    assert!(
-        msg.contains("row 2: column `id`") && msg.contains("out of range"),
-        "{msg}"
-    );
-    assert_eq!(db.rows("narrow").await, 0);
+    let r = db.run(cfg, MemorySource::new(rows), 10).await;
+    assert!(r.is_success(), "{:?}", r.error);
+    assert_eq!(db.columns("narrow").await[0].1, "bigint");
+    assert_eq!(db.rows("narrow").await, 2);
     db.drop().await;
 }
 

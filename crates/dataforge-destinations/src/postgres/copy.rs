@@ -1,12 +1,13 @@
 //! Binary `COPY` encoding: records to PostgreSQL's binary copy format, column by column, with
 //! each value converted to the column's server type (or a precise "does not fit" error).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use dataforge_core::Value;
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::schema::is_date;
@@ -82,17 +83,19 @@ impl Encoder {
                 buf.put_u8(u8::from(b));
             }
             Encoder::Int2 => {
-                let i = i16::try_from(int_of(v)?).map_err(|_| Misfit::range(v))?;
+                let i =
+                    i16::try_from(wide_int_of(v)?).map_err(|_| Misfit::widen(v, Widen::Bigint))?;
                 buf.put_i32(2);
                 buf.put_i16(i);
             }
             Encoder::Int4 => {
-                let i = i32::try_from(int_of(v)?).map_err(|_| Misfit::range(v))?;
+                let i =
+                    i32::try_from(wide_int_of(v)?).map_err(|_| Misfit::widen(v, Widen::Bigint))?;
                 buf.put_i32(4);
                 buf.put_i32(i);
             }
             Encoder::Int8 => {
-                let i = int_of(v)?;
+                let i = wide_int_of(v)?;
                 buf.put_i32(8);
                 buf.put_i64(i);
             }
@@ -145,27 +148,220 @@ impl Encoder {
     }
 }
 
+/// The wider integer type that holds a value an integer column cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Widen {
+    /// `bigint`: the value fits 64 bits.
+    Bigint,
+    /// `numeric`: the value is a whole number beyond 64 bits.
+    Numeric,
+}
+
+impl Widen {
+    /// The SQL type name.
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            Widen::Bigint => "bigint",
+            Widen::Numeric => "numeric",
+        }
+    }
+}
+
 /// Why a value does not fit a column (the caller adds the column and the row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Misfit {
     /// The value's kind (`string`, `float`, ...).
     pub(crate) value_type: &'static str,
-    /// Extra detail (`out of range`).
-    pub(crate) detail: &'static str,
+    /// Extra detail (` (out of range)`), starting with a space when not empty.
+    pub(crate) detail: Cow<'static, str>,
+    /// Set when the value is a whole number that a wider integer type would hold.
+    pub(crate) widen: Option<Widen>,
 }
 
 impl Misfit {
     fn of(v: &Value) -> Self {
         Misfit {
             value_type: v.type_name(),
-            detail: "",
+            detail: Cow::Borrowed(""),
+            widen: None,
         }
     }
     fn range(v: &Value) -> Self {
         Misfit {
             value_type: v.type_name(),
-            detail: " (out of range)",
+            detail: Cow::Borrowed(" (out of range)"),
+            widen: None,
         }
+    }
+    fn widen(v: &Value, to: Widen) -> Self {
+        Misfit {
+            widen: Some(to),
+            ..Misfit::range(v)
+        }
+    }
+    fn because(v: &Value, detail: String) -> Self {
+        Misfit {
+            value_type: v.type_name(),
+            detail: Cow::Owned(detail),
+            widen: None,
+        }
+    }
+}
+
+/// A column's type-modifier limit (`varchar(10)`, `numeric(12,2)`), checked before the value
+/// reaches the server so the error can name the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Limit {
+    /// No limit the encoder checks.
+    #[default]
+    None,
+    /// At most this many characters (`varchar(n)`, `char(n)`).
+    Chars(usize),
+    /// `numeric(precision, scale)`, with `0 <= scale <= 28`.
+    Numeric {
+        /// Total significant digits.
+        precision: u32,
+        /// Digits after the point.
+        scale: u32,
+    },
+}
+
+impl Limit {
+    /// The limit of a server type with its `atttypmod` (-1 when it has none).
+    pub(crate) fn of(ty: &Type, typmod: i32) -> Limit {
+        // PostgreSQL stores both modifiers with VARHDRSZ (4) added.
+        const VARHDRSZ: i32 = 4;
+        if typmod < VARHDRSZ {
+            return Limit::None;
+        }
+        let m = typmod - VARHDRSZ;
+        match *ty {
+            Type::VARCHAR | Type::BPCHAR => usize::try_from(m).map_or(Limit::None, Limit::Chars),
+            Type::NUMERIC => {
+                let precision = ((m >> 16) & 0xffff) as u32;
+                // The scale is an 11-bit signed field (negative scales exist since PG 15).
+                let scale = ((m & 0x7ff) ^ 0x400) - 0x400;
+                match u32::try_from(scale) {
+                    Ok(scale) if scale <= 28 && scale <= precision => {
+                        Limit::Numeric { precision, scale }
+                    }
+                    // Exotic scales: the server checks, and its error is mapped to the row.
+                    _ => Limit::None,
+                }
+            }
+            _ => Limit::None,
+        }
+    }
+}
+
+impl Encoder {
+    /// Appends one non-null value like [`Encoder::encode`], then checks what PostgreSQL would
+    /// refuse: a NUL character in text or `jsonb`, a string longer than `varchar(n)`, a number
+    /// beyond `numeric(p,s)`. On error the buffer may hold part of the value: the caller drops
+    /// the row's bytes.
+    ///
+    /// # Errors
+    /// [`Misfit`] when the value cannot be stored in this column.
+    pub(crate) fn encode_checked(
+        self,
+        limit: Limit,
+        v: &Value,
+        buf: &mut BytesMut,
+    ) -> Result<(), Misfit> {
+        if let (Encoder::Numeric, Limit::Numeric { precision, scale }) = (self, limit) {
+            check_numeric(v, decimal_of(v)?, precision, scale)?;
+        }
+        let at = buf.len();
+        self.encode(v, buf)?;
+        // The value's bytes, after the 4-byte length.
+        let bytes = &buf[at + 4..];
+        match self {
+            Encoder::Text => {
+                if bytes.contains(&0) {
+                    return Err(Misfit::because(v, NUL.to_owned()));
+                }
+                if let Limit::Chars(n) = limit {
+                    check_chars(v, bytes, n)?;
+                }
+            }
+            // serde_json writes a NUL as `\u0000`; only then look for the real thing.
+            Encoder::Jsonb if contains(bytes, b"u0000") && has_nul(v) => {
+                return Err(Misfit::because(v, NUL.to_owned()));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The detail of a value holding a NUL character.
+const NUL: &str =
+    " containing a NUL character (\\0), which PostgreSQL cannot store in text or jsonb";
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Whether a string anywhere in the value (object keys included) holds a NUL.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// `varchar(n)`: at most `n` characters, except that PostgreSQL cuts trailing spaces beyond.
+fn check_chars(v: &Value, bytes: &[u8], n: usize) -> Result<(), Misfit> {
+    // Characters are the bytes that do not continue a UTF-8 sequence.
+    let is_start = |b: &u8| (*b & 0xc0) != 0x80;
+    let chars = bytes.iter().filter(|b| is_start(b)).count();
+    if chars <= n {
+        return Ok(());
+    }
+    // The byte where character n+1 starts.
+    let cut = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| is_start(b))
+        .nth(n)
+        .map_or(bytes.len(), |(i, _)| i);
+    if bytes[cut..].iter().all(|b| *b == b' ') {
+        return Ok(());
+    }
+    Err(Misfit::because(
+        v,
+        format!(" of {chars} characters (value too long: at most {n})"),
+    ))
+}
+
+/// `numeric(p,s)`: rounded to `s` places (half away from zero, as PostgreSQL does), the value
+/// must stay below `10^(p-s)`.
+fn check_numeric(v: &Value, d: Decimal, precision: u32, scale: u32) -> Result<(), Misfit> {
+    let whole_digits = precision - scale;
+    if whole_digits > 28 {
+        return Ok(()); // beyond any Decimal
+    }
+    let rounded = d.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
+    let bound = Decimal::from_i128_with_scale(10i128.pow(whole_digits), 0);
+    if rounded.abs() < bound {
+        return Ok(());
+    }
+    Err(Misfit::because(
+        v,
+        format!(
+            " of {} (numeric field overflow: at most {whole_digits} digits before the point)",
+            cut(&d.to_string(), 100)
+        ),
+    ))
+}
+
+/// At most `max` characters of `s`, with `…` when cut.
+pub(crate) fn cut(s: &str, max: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => Cow::Borrowed(s),
+        Some((i, _)) => Cow::Owned(format!("{}…", &s[..i])),
     }
 }
 
@@ -176,6 +372,33 @@ fn with_length(buf: &mut BytesMut, write: impl FnOnce(&mut BytesMut)) {
     write(buf);
     let len = (buf.len() - at - 4) as i32;
     buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// [`int_of`], but a whole number beyond 64 bits asks for a `numeric` column.
+fn wide_int_of(v: &Value) -> Result<i64, Misfit> {
+    int_of(v).map_err(|m| {
+        if beyond_i64(v) {
+            Misfit::widen(v, Widen::Numeric)
+        } else {
+            m
+        }
+    })
+}
+
+/// A whole number that `i64` cannot hold: an integral decimal, or a string of digits.
+fn beyond_i64(v: &Value) -> bool {
+    match v {
+        Value::Decimal(d) => d.fract().is_zero() && i64::try_from(*d).is_err(),
+        Value::String(s) => {
+            let t = s.trim();
+            let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+            !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && t.parse::<i64>().is_err()
+                && t.parse::<Decimal>().is_ok()
+        }
+        _ => false,
+    }
 }
 
 fn int_of(v: &Value) -> Result<i64, Misfit> {
@@ -435,5 +658,100 @@ mod tests {
             "12.30"
         );
         assert!(decimal_of(&Value::Float(f64::NAN)).is_err());
+    }
+
+    fn checked(e: Encoder, limit: Limit, v: Value) -> Result<Vec<u8>, Misfit> {
+        let mut b = BytesMut::new();
+        e.encode_checked(limit, &v, &mut b)?;
+        Ok(b.to_vec())
+    }
+
+    #[test]
+    fn integers_ask_for_the_wider_type_that_holds_them() {
+        let m = enc(Encoder::Int4, Value::Int(1 << 40)).expect_err("too big");
+        assert_eq!(m.widen, Some(Widen::Bigint));
+        let m = enc(Encoder::Int2, Value::Int(70_000)).expect_err("too big");
+        assert_eq!(m.widen, Some(Widen::Bigint));
+        let huge = Value::Decimal("18446744073709551615".parse().expect("decimal"));
+        assert_eq!(
+            enc(Encoder::Int8, huge.clone()).expect_err("x").widen,
+            Some(Widen::Numeric)
+        );
+        assert_eq!(
+            enc(Encoder::Int4, huge).expect_err("x").widen,
+            Some(Widen::Numeric)
+        );
+        assert_eq!(
+            enc(Encoder::Int8, "-18446744073709551615".into())
+                .expect_err("x")
+                .widen,
+            Some(Widen::Numeric)
+        );
+        // Not whole numbers: no wider integer type helps.
+        let frac = Value::Decimal("1.5".parse().expect("decimal"));
+        assert_eq!(enc(Encoder::Int4, frac).expect_err("x").widen, None);
+        assert_eq!(enc(Encoder::Int8, "12a".into()).expect_err("x").widen, None);
+    }
+
+    #[test]
+    fn limits_come_from_the_typmod() {
+        // varchar(10) and numeric(12,2) as pg_attribute stores them.
+        assert_eq!(Limit::of(&Type::VARCHAR, 14), Limit::Chars(10));
+        assert_eq!(Limit::of(&Type::BPCHAR, 5), Limit::Chars(1));
+        assert_eq!(Limit::of(&Type::VARCHAR, -1), Limit::None);
+        assert_eq!(
+            Limit::of(&Type::NUMERIC, (12 << 16 | 2) + 4),
+            Limit::Numeric {
+                precision: 12,
+                scale: 2
+            }
+        );
+        // numeric(3,-2) (PG 15): the server checks.
+        assert_eq!(
+            Limit::of(&Type::NUMERIC, (3 << 16 | (0x7ff & -2i32)) + 4),
+            Limit::None
+        );
+        assert_eq!(Limit::of(&Type::NUMERIC, -1), Limit::None);
+        assert_eq!(Limit::of(&Type::TEXT, 14), Limit::None);
+    }
+
+    #[test]
+    fn text_checks_nul_and_length() {
+        let m = checked(Encoder::Text, Limit::None, "a\0b".into()).expect_err("NUL");
+        assert!(m.detail.contains("NUL"), "{m:?}");
+        checked(Encoder::Text, Limit::Chars(3), "héé".into()).expect("3 characters");
+        let m = checked(Encoder::Text, Limit::Chars(3), "héé!".into()).expect_err("4");
+        assert!(m.detail.contains("4 characters"), "{m:?}");
+        // Spaces beyond the limit are cut by PostgreSQL, as in `'ab  '::varchar(3)`.
+        checked(Encoder::Text, Limit::Chars(3), "abc   ".into()).expect("trailing spaces");
+        checked(Encoder::Text, Limit::Chars(3), Value::Int(123)).expect("3 digits");
+        assert!(checked(Encoder::Text, Limit::Chars(3), Value::Int(-123)).is_err());
+    }
+
+    #[test]
+    fn jsonb_refuses_a_nul_anywhere_and_json_escapes_it() {
+        let nested = Value::Array(vec![Value::Object(dataforge_core::record! {"a\0" => 1})]);
+        assert!(checked(Encoder::Jsonb, Limit::None, nested.clone()).is_err());
+        checked(Encoder::Json, Limit::None, nested).expect("json keeps \\u0000");
+        checked(Encoder::Jsonb, Limit::None, "\\u0000".into()).expect("an escaped backslash");
+    }
+
+    #[test]
+    fn numeric_checks_precision_after_rounding() {
+        let lim = Limit::Numeric {
+            precision: 5,
+            scale: 2,
+        };
+        checked(Encoder::Numeric, lim, "999.994".into()).expect("rounds to 999.99");
+        checked(Encoder::Numeric, lim, "-999.99".into()).expect("fits");
+        let m = checked(Encoder::Numeric, lim, "999.995".into()).expect_err("1000.00");
+        assert!(m.detail.contains("overflow"), "{m:?}");
+        assert!(checked(Encoder::Numeric, lim, Value::Int(1000)).is_err());
+        let frac = Limit::Numeric {
+            precision: 2,
+            scale: 2,
+        };
+        checked(Encoder::Numeric, frac, Value::Float(0.994)).expect("0.99");
+        assert!(checked(Encoder::Numeric, frac, Value::Float(0.995)).is_err());
     }
 }

@@ -25,14 +25,18 @@ use futures::SinkExt;
 use tokio_postgres::{Client, CopyInSink};
 
 use super::config::PostgresConfig;
-use super::copy::{Encoder, HEADER, TRAILER};
+use super::copy::{Encoder, HEADER, Limit, Misfit, TRAILER, Widen, cut};
 use super::ddl::{self, ServerColumn, TableName, ident, ident_list};
-use super::error::PostgresError;
+use super::error::{PostgresError, check_column_name};
 use crate::schema::{ColumnType, Inferrer};
 use crate::write_mode::WriteMode;
 
 /// Bytes of COPY data gathered before they are handed to the connection.
 const FLUSH_BYTES: usize = 1 << 20;
+/// Rows per `COPY` statement: a longer stream is cut into several COPYs in the same
+/// transaction. The server reports a bad row only when its COPY ends, so this bounds both how
+/// far a load runs past a bad row and the recent keys kept to name it (see [`KeyRing`]).
+const ROWS_PER_COPY: u64 = 1 << 16;
 /// The upsert staging table (temporary: private to the session, dropped at commit).
 const STAGE: &str = "dataforge_upsert_stage";
 /// The staging table's row-number column: the last row of a key wins.
@@ -192,18 +196,7 @@ impl PostgresDestination {
         } else {
             self.table.quoted()
         };
-        let mut writer = CopyWriter {
-            dest: self,
-            client,
-            target: copy_target,
-            columns: Vec::new(),
-            index: HashMap::new(),
-            server,
-            row_numbers: upsert,
-            rows: 0,
-            sink: None,
-            buf: BytesMut::with_capacity(FLUSH_BYTES + (64 << 10)),
-        };
+        let mut writer = CopyWriter::new(self, client, copy_target, server, upsert);
         writer.add_columns(inferred.into_iter().map(|(n, _)| n))?;
         writer.start().await?;
         for batch in &buffer {
@@ -322,12 +315,100 @@ impl PostgresDestination {
 struct Column {
     name: CompactString,
     enc: Encoder,
+    limit: Limit,
     type_text: String,
     key: bool,
     json: bool,
 }
 
-/// Streams rows into `COPY … FROM STDIN (FORMAT binary)`, adding columns as they appear.
+/// What stopped a row from being encoded.
+enum RowFail {
+    /// Column `0`'s integer type is too narrow for the value: widen it to `1` and retry.
+    Widen(usize, Widen),
+    /// The load fails.
+    Fail(ComponentError),
+}
+
+/// The key values of the most recent rows (at most one COPY's worth, [`ROWS_PER_COPY`]), so a
+/// row the server refuses can be named by its key. Memory stays flat whatever the row count.
+#[derive(Default)]
+struct KeyRing {
+    /// The key columns: the destination's `primary_key`, else the table's primary key.
+    names: Vec<String>,
+    /// Where each key column sits in the COPY's column list, when the data has it.
+    pos: Vec<Option<usize>>,
+    /// `names.len()` values per row, row `r` (from 1) at slot `(r - 1) % ROWS_PER_COPY`.
+    values: Vec<Value>,
+}
+
+impl KeyRing {
+    fn cap() -> usize {
+        ROWS_PER_COPY as usize
+    }
+
+    /// Finds the key columns among the COPY's columns (again after new columns appear).
+    fn locate(&mut self, index: &HashMap<CompactString, usize>) {
+        self.pos = self
+            .names
+            .iter()
+            .map(|n| index.get(n.as_str()).copied())
+            .collect();
+    }
+
+    /// Remembers row `row`'s key values.
+    fn record(&mut self, row: u64, slots: &[Option<&Value>]) {
+        let n = self.names.len();
+        if n == 0 {
+            return;
+        }
+        let at = ((row - 1) as usize % Self::cap()) * n;
+        for (j, p) in self.pos.iter().enumerate() {
+            let v = p.and_then(|p| slots[p]).cloned().unwrap_or(Value::Null);
+            if at + j < self.values.len() {
+                self.values[at + j] = v;
+            } else {
+                self.values.push(v);
+            }
+        }
+    }
+
+    /// ` (id=5)` for row `row` when it is still kept (`newest` is the last row recorded).
+    fn describe(&self, row: u64, newest: u64) -> String {
+        let n = self.names.len();
+        if n == 0 || row == 0 || row > newest || newest - row >= ROWS_PER_COPY {
+            return String::new();
+        }
+        let at = ((row - 1) as usize % Self::cap()) * n;
+        match self.values.get(at..at + n) {
+            Some(vals) => self.format(vals.iter().map(Some)),
+            None => String::new(),
+        }
+    }
+
+    /// ` (id=5)` from the row being encoded.
+    fn describe_slots(&self, slots: &[Option<&Value>]) -> String {
+        if self.names.is_empty() {
+            return String::new();
+        }
+        self.format(self.pos.iter().map(|p| p.and_then(|p| slots[p])))
+    }
+
+    fn format<'v>(&self, vals: impl Iterator<Item = Option<&'v Value>>) -> String {
+        let parts: Vec<String> = self
+            .names
+            .iter()
+            .zip(vals)
+            .map(|(name, v)| match v {
+                None | Some(Value::Null) => format!("{name}=null"),
+                Some(v) => format!("{name}={}", cut(&v.to_string(), 100)),
+            })
+            .collect();
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// Streams rows into `COPY … FROM STDIN (FORMAT binary)`, adding columns as they appear and
+/// widening integer columns a value does not fit.
 struct CopyWriter<'a> {
     dest: &'a PostgresDestination,
     client: &'a Client,
@@ -336,9 +417,41 @@ struct CopyWriter<'a> {
     index: HashMap<CompactString, usize>,
     server: Vec<ServerColumn>,
     row_numbers: bool,
+    /// Rows encoded so far in this load.
     rows: u64,
+    /// Rows in the COPYs of this load that have ended: a server error's line is counted from here.
+    copy_base: u64,
+    /// Whether [`CopyWriter::prepare`] ran.
+    prepared: bool,
+    keys: KeyRing,
     sink: Option<Pin<Box<CopyInSink<Bytes>>>>,
     buf: BytesMut,
+}
+
+impl<'a> CopyWriter<'a> {
+    fn new(
+        dest: &'a PostgresDestination,
+        client: &'a Client,
+        target: String,
+        server: Vec<ServerColumn>,
+        row_numbers: bool,
+    ) -> Self {
+        CopyWriter {
+            dest,
+            client,
+            target,
+            columns: Vec::new(),
+            index: HashMap::new(),
+            server,
+            row_numbers,
+            rows: 0,
+            copy_base: 0,
+            prepared: false,
+            keys: KeyRing::default(),
+            sink: None,
+            buf: BytesMut::with_capacity(FLUSH_BYTES + (64 << 10)),
+        }
+    }
 }
 
 impl CopyWriter<'_> {
@@ -365,15 +478,41 @@ impl CopyWriter<'_> {
             self.columns.push(Column {
                 key: self.dest.primary_key.iter().any(|k| k == name.as_str()),
                 json: enc == Encoder::Json,
+                limit: Limit::of(&sc.ty, sc.typmod),
                 type_text: sc.type_text.clone(),
                 name,
                 enc,
             });
         }
+        self.keys.locate(&self.index);
+        Ok(())
+    }
+
+    /// Once, before the first COPY: finds the key that names failing rows and, for an upsert,
+    /// makes sure the target has a unique index on `primary_key`.
+    async fn prepare(&mut self) -> Result<(), ComponentError> {
+        self.prepared = true;
+        let table = &self.dest.table;
+        self.keys.names = if self.dest.primary_key.is_empty() {
+            ddl::primary_key_columns(self.client, table)
+                .await
+                .map_err(PostgresError::into_component)?
+        } else {
+            self.dest.primary_key.clone()
+        };
+        self.keys.locate(&self.index);
+        if self.row_numbers {
+            ddl::ensure_unique_key(self.client, table, &self.dest.primary_key)
+                .await
+                .map_err(PostgresError::into_component)?;
+        }
         Ok(())
     }
 
     async fn start(&mut self) -> Result<(), ComponentError> {
+        if !self.prepared {
+            self.prepare().await?;
+        }
         let mut cols = ident_list(self.columns.iter().map(|c| c.name.as_str()), "");
         if self.row_numbers {
             cols.push_str(", ");
@@ -398,17 +537,50 @@ impl CopyWriter<'_> {
         }
     }
 
-    /// Ends the current COPY (trailer, flush, wait for the server's count).
+    /// Ends the current COPY (trailer, flush, wait for the server's count). A row the server
+    /// refused is named by its number in the load and its key.
     async fn end(&mut self) -> Result<(), ComponentError> {
         self.buf.put_slice(TRAILER);
         self.flush().await?;
-        if let Some(mut sink) = self.sink.take() {
-            sink.as_mut()
-                .finish()
-                .await
-                .map_err(self.dest.err("COPY"))?;
+        if let Some(mut sink) = self.sink.take()
+            && let Err(e) = sink.as_mut().finish().await
+        {
+            return Err(self.copy_error(e));
         }
+        self.copy_base = self.rows;
         Ok(())
+    }
+
+    /// Maps a COPY error to the row it names (`where`: `COPY t, line 5, column c`).
+    fn copy_error(&self, e: tokio_postgres::Error) -> ComponentError {
+        let Some(db) = e.as_db_error() else {
+            return self.dest.err("COPY")(e);
+        };
+        let Some((line, where_column)) = db.where_().and_then(parse_copy_where) else {
+            return self.dest.err("COPY")(e);
+        };
+        let row = self.copy_base + line;
+        let column = db
+            .column()
+            .map(str::to_owned)
+            .or(where_column)
+            .filter(|c| c != ROW_COL)
+            .map(|c| format!("column `{c}`: "))
+            .unwrap_or_default();
+        let mut cause = cut(db.message(), 200).into_owned();
+        if let Some(detail) = db.detail() {
+            cause.push_str(" (");
+            cause.push_str(&cut(detail, 200));
+            cause.push(')');
+        }
+        PostgresError::Row {
+            row,
+            key: self.keys.describe(row, self.rows),
+            column,
+            cause,
+            error: e,
+        }
+        .into_component()
     }
 
     async fn write_batch(&mut self, batch: &[Record]) -> Result<(), ComponentError> {
@@ -436,9 +608,24 @@ impl CopyWriter<'_> {
                 slots = vec![None; self.columns.len()];
                 continue; // encode this row again with the new columns
             }
+            let start = self.buf.len();
+            match self.encode_row(&slots) {
+                Ok(()) => {}
+                Err(RowFail::Widen(col, to)) => {
+                    // Drop the row's partial bytes; the row is encoded again after the ALTER.
+                    self.buf.truncate(start);
+                    let key = self.keys.describe_slots(&slots);
+                    self.widen(col, to, key).await?;
+                    continue;
+                }
+                Err(RowFail::Fail(e)) => return Err(e),
+            }
             self.rows += 1;
-            self.encode_row(&slots)?;
-            if self.buf.len() >= FLUSH_BYTES {
+            self.keys.record(self.rows, &slots);
+            if self.rows - self.copy_base >= ROWS_PER_COPY {
+                self.end().await?;
+                self.start().await?;
+            } else if self.buf.len() >= FLUSH_BYTES {
                 self.flush().await?;
             }
             i += 1;
@@ -446,38 +633,117 @@ impl CopyWriter<'_> {
         Ok(())
     }
 
-    fn encode_row(&mut self, slots: &[Option<&Value>]) -> Result<(), ComponentError> {
+    /// Encodes row `self.rows + 1`.
+    fn encode_row(&mut self, slots: &[Option<&Value>]) -> Result<(), RowFail> {
+        let row = self.rows + 1;
         let n = self.columns.len() + usize::from(self.row_numbers);
         self.buf.put_i16(n as i16);
-        for (c, slot) in self.columns.iter().zip(slots) {
+        for (j, (c, slot)) in self.columns.iter().zip(slots).enumerate() {
             match slot {
                 None | Some(Value::Null) => {
                     if c.key && self.row_numbers {
-                        return Err(PostgresError::NullKey {
-                            row: self.rows,
-                            column: c.name.to_string(),
-                        }
-                        .into_component());
+                        return Err(RowFail::Fail(
+                            PostgresError::NullKey {
+                                row,
+                                column: c.name.to_string(),
+                            }
+                            .into_component(),
+                        ));
                     }
                     self.buf.put_i32(-1);
                 }
-                Some(v) => c.enc.encode(v, &mut self.buf).map_err(|m| {
-                    PostgresError::Misfit {
-                        row: self.rows,
-                        column: c.name.to_string(),
-                        column_type: c.type_text.clone(),
-                        value_type: m.value_type,
-                        detail: m.detail,
+                Some(v) => {
+                    if let Err(m) = c.enc.encode_checked(c.limit, v, &mut self.buf) {
+                        if let Some(to) = m.widen
+                            && !self.dest.cfg.columns.contains_key(c.name.as_str())
+                        {
+                            return Err(RowFail::Widen(j, to));
+                        }
+                        return Err(RowFail::Fail(self.misfit(row, j, m, slots)));
                     }
-                    .into_component()
-                })?,
+                }
             }
         }
         if self.row_numbers {
             self.buf.put_i32(8);
-            self.buf.put_i64(self.rows as i64);
+            self.buf.put_i64(row as i64);
         }
         Ok(())
+    }
+
+    fn misfit(&self, row: u64, col: usize, m: Misfit, slots: &[Option<&Value>]) -> ComponentError {
+        let c = &self.columns[col];
+        let mut detail = m.detail;
+        if m.widen.is_some() {
+            detail.to_mut().push_str(
+                "; its type comes from the destination's `columns` setting, so it is not widened",
+            );
+        }
+        PostgresError::Misfit {
+            row,
+            key: self.keys.describe_slots(slots),
+            column: c.name.to_string(),
+            column_type: c.type_text.clone(),
+            value_type: m.value_type,
+            detail,
+        }
+        .into_component()
+    }
+
+    /// A value does not fit integer column `col`: end this COPY, `ALTER COLUMN … TYPE` the
+    /// target (and the upsert staging table) to `to`, and start a new COPY. The rows already
+    /// sent stay in the transaction; PostgreSQL rewrites them to the wider type.
+    async fn widen(&mut self, col: usize, to: Widen, key: String) -> Result<(), ComponentError> {
+        let row = self.rows + 1;
+        let name = self.columns[col].name.to_string();
+        let from = self.columns[col].type_text.clone();
+        self.end().await?;
+        tracing::warn!(
+            table = %self.dest.table.display(),
+            column = %name,
+            from = %from,
+            to = to.sql(),
+            row,
+            key = %key,
+            "widening an integer column to hold a value beyond its type"
+        );
+        let widen_err = |source| {
+            PostgresError::Widen {
+                row,
+                table: self.dest.table.display(),
+                column: name.clone(),
+                from: from.clone(),
+                to: to.sql(),
+                source,
+            }
+            .into_component()
+        };
+        let alter = |table: &str| {
+            format!(
+                "ALTER TABLE {table} ALTER COLUMN {} TYPE {}",
+                ident(&name),
+                to.sql()
+            )
+        };
+        let mut sql = alter(&self.dest.table.quoted());
+        if self.row_numbers {
+            sql.push_str("; ");
+            sql.push_str(&alter(&format!("pg_temp.{}", ident(STAGE))));
+        }
+        self.client.batch_execute(&sql).await.map_err(widen_err)?;
+        self.server = self.dest.server_columns(self.client).await?;
+        let Some(sc) = self.server.iter().find(|c| c.name == name) else {
+            return Err(ComponentError::fatal_msg(format!(
+                "postgres destination: column `{name}` is missing from {} after it was widened",
+                self.dest.table.display()
+            )));
+        };
+        let c = &mut self.columns[col];
+        // bigint and numeric both have encoders.
+        c.enc = Encoder::for_type(&sc.ty).unwrap_or(Encoder::Numeric);
+        c.limit = Limit::of(&sc.ty, sc.typmod);
+        c.type_text = sc.type_text.clone();
+        self.start().await
     }
 
     /// New columns appeared mid-stream: end this COPY, add them (types from the rest of the
@@ -492,6 +758,9 @@ impl CopyWriter<'_> {
             .collect();
         if new.iter().any(|(n, _)| n == ROW_COL) && self.row_numbers {
             return Err(PostgresError::ReservedColumn(ROW_COL.into()).into_component());
+        }
+        for (n, _) in &new {
+            check_column_name(n).map_err(PostgresError::into_component)?;
         }
         let known: Vec<CompactString> = new
             .iter()
@@ -533,6 +802,23 @@ impl CopyWriter<'_> {
     }
 }
 
+/// The line (tuple number within the COPY, from 1) and column of a COPY error's `where`
+/// (`COPY t, line 5, column c: "…"`), from whichever line of the context is the COPY's.
+fn parse_copy_where(where_: &str) -> Option<(u64, Option<String>)> {
+    let at = where_.lines().find(|l| l.starts_with("COPY "))?;
+    let after = &at[at.find(", line ")? + ", line ".len()..];
+    let digits_end = after
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(after.len());
+    let line = after[..digits_end].parse().ok()?;
+    let column = after[digits_end..].strip_prefix(", column ").map(|c| {
+        // Binary COPY stops at the name; text COPY adds `: "value"`.
+        let end = c.find(": ").unwrap_or(c.len());
+        c[..end].to_owned()
+    });
+    Some((line, column))
+}
+
 #[async_trait]
 impl Destination for PostgresDestination {
     async fn load(
@@ -549,6 +835,9 @@ impl Destination for PostgresDestination {
             return outcome;
         }
         let inferred = inf.columns();
+        for (name, _) in &inferred {
+            check_column_name(name).map_err(PostgresError::into_component)?;
+        }
         if self.cfg.write_mode == WriteMode::Upsert {
             if let Some((column, seen)) =
                 crate::schema::missing_key_column(&self.primary_key, &inferred)
@@ -596,5 +885,50 @@ impl Destination for PostgresDestination {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_context_names_line_and_column() {
+        assert_eq!(
+            parse_copy_where("COPY t, line 5, column total"),
+            Some((5, Some("total".to_owned())))
+        );
+        assert_eq!(
+            parse_copy_where("COPY t, line 12, column a b: \"x\""),
+            Some((12, Some("a b".to_owned())))
+        );
+        assert_eq!(parse_copy_where("COPY t, line 3"), Some((3, None)));
+        assert_eq!(
+            parse_copy_where("PL/pgSQL function f() line 3 at RAISE\nCOPY t, line 7"),
+            Some((7, None))
+        );
+        assert_eq!(parse_copy_where("SQL statement \"SELECT 1\""), None);
+    }
+
+    #[test]
+    fn the_key_ring_keeps_one_copy_of_rows() {
+        let mut ring = KeyRing {
+            names: vec!["id".into()],
+            ..KeyRing::default()
+        };
+        let mut index = HashMap::new();
+        index.insert(CompactString::from("v"), 0);
+        index.insert(CompactString::from("id"), 1);
+        ring.locate(&index);
+        let total = ROWS_PER_COPY + 10;
+        for row in 1..=total {
+            let id = Value::Int(row as i64 * 10);
+            ring.record(row, &[None, Some(&id)]);
+        }
+        assert_eq!(ring.values.len(), ROWS_PER_COPY as usize);
+        assert_eq!(ring.describe(total, total), format!(" (id={})", total * 10));
+        assert_eq!(ring.describe(11, total), " (id=110)");
+        assert_eq!(ring.describe(10, total), "", "fallen out");
+        assert_eq!(ring.describe(total + 1, total), "", "not sent");
     }
 }

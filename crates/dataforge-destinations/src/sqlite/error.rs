@@ -41,7 +41,8 @@ pub enum SqliteError {
     },
     /// A value cannot be stored in its column's declared type.
     #[error(
-        "sqlite destination: row {row}: column `{column}` of type {column_type} cannot hold a {value_type} value; nothing was written"
+        "sqlite destination: row {row}: column `{column}` of type {column_type} cannot hold {} {value_type} value; nothing was written",
+        article(value_type)
     )]
     Misfit {
         /// The row number in this load, from 1.
@@ -71,5 +72,33 @@ impl SqliteError {
         } else {
             ComponentError::fatal(self)
         }
+    }
+}
+
+/// `an` before the value kinds that start with a vowel (`an integer`), else `a`.
+fn article(word: &str) -> &'static str {
+    match word.as_bytes().first() {
+        Some(b'a' | b'e' | b'i' | b'o' | b'u') => "an",
+        _ => "a",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misfits_read_as_english() {
+        let e = SqliteError::Misfit {
+            row: 2,
+            column: "n".into(),
+            column_type: "TEXT".into(),
+            value_type: "integer",
+        };
+        assert!(
+            e.to_string()
+                .contains("column `n` of type TEXT cannot hold an integer value"),
+            "{e}"
+        );
     }
 }
