@@ -155,6 +155,14 @@ pub trait Destination: Send + Sync + 'static {
     fn preparer(&self) -> Option<Arc<dyn Preparer>> {
         None
     }
+
+    /// A check for rows the destination can never hold (a NUL character for PostgreSQL's
+    /// text), run by the runner as the last step of the transform chain. The rows it rejects
+    /// follow the destination's `on_error` (`fail`, `skip` or `dead_letter`), as a
+    /// transform's do, instead of failing the load half-way. The default checks nothing.
+    fn row_check(&self) -> Option<Arc<dyn Transform>> {
+        None
+    }
 }
 
 /// A destination's per-batch CPU work, run by the runner on the transform workers (see

@@ -63,6 +63,8 @@ pub struct Pipeline {
     pub(crate) source: Named<dyn Source>,
     pub(crate) transforms: Vec<TransformStep>,
     pub(crate) destination: Named<dyn Destination>,
+    /// The destination's row check, run as the chain's last step with its `on_error`.
+    pub(crate) destination_check: Option<TransformStep>,
     pub(crate) dead_letter: Option<Named<dyn Destination>>,
     pub(crate) settings: RunSettings,
     pub(crate) params: serde_json::Map<String, serde_json::Value>,
@@ -91,6 +93,7 @@ impl Pipeline {
             source: None,
             transforms: Vec::new(),
             destination: None,
+            destination_on_error: OnError::Fail,
             dead_letter: None,
             settings: RunSettings::default(),
             params: serde_json::Map::new(),
@@ -137,6 +140,7 @@ impl Pipeline {
             id: config.dag_id.clone(),
             source,
             transforms,
+            destination_check: row_check(&destination, config.destination_on_error),
             destination,
             dead_letter,
             settings: RunSettings {
@@ -204,9 +208,22 @@ pub struct PipelineBuilder {
     source: Option<Named<dyn Source>>,
     transforms: Vec<TransformStep>,
     destination: Option<Named<dyn Destination>>,
+    destination_on_error: OnError,
     dead_letter: Option<Named<dyn Destination>>,
     settings: RunSettings,
     params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The chain step that runs `destination`'s row check, if it has one, with its `on_error`.
+fn row_check(destination: &Named<dyn Destination>, on_error: OnError) -> Option<TransformStep> {
+    destination
+        .component
+        .row_check()
+        .map(|transform| TransformStep {
+            name: format!("destination {} (rows it cannot hold)", destination.name),
+            transform,
+            on_error,
+        })
 }
 
 /// Something that can stand as a component: a concrete type, or an `Arc<dyn …>` from a registry.
@@ -277,6 +294,18 @@ impl PipelineBuilder {
         self
     }
 
+    /// Sets the destination, with the policy for rows its row check rejects
+    /// ([`Destination::row_check`]; [`PipelineBuilder::destination`] fails the run on them).
+    pub fn destination_with(
+        mut self,
+        destination: impl IntoComponent<dyn Destination>,
+        on_error: OnError,
+    ) -> Self {
+        self.destination = Some(destination.into_named());
+        self.destination_on_error = on_error;
+        self
+    }
+
     /// Sets the destination for rejected rows.
     pub fn dead_letter(mut self, destination: impl IntoComponent<dyn Destination>) -> Self {
         self.dead_letter = Some(destination.into_named());
@@ -323,6 +352,12 @@ impl PipelineBuilder {
                 "a pipeline needs a destination",
             ));
         }
+        if self.dead_letter.is_none() && self.destination_on_error == OnError::DeadLetter {
+            errors.push(ConfigIssue::at(
+                "destination.on_error",
+                "is dead_letter but the pipeline has no dead-letter destination",
+            ));
+        }
         if self.dead_letter.is_none() {
             for (i, t) in self.transforms.iter().enumerate() {
                 if t.on_error == OnError::DeadLetter {
@@ -342,6 +377,7 @@ impl PipelineBuilder {
             id: self.id,
             source,
             transforms: self.transforms,
+            destination_check: row_check(&destination, self.destination_on_error),
             destination,
             dead_letter: self.dead_letter,
             settings: self.settings,

@@ -166,44 +166,104 @@ async fn a_column_typed_by_the_columns_setting_is_not_widened() {
 }
 
 #[tokio::test]
-async fn a_nul_in_a_string_names_row_column_and_key() {
+async fn a_nul_in_a_string_follows_the_destinations_on_error() {
     let db = db!("err_nul");
     let t = db.qualified("t");
     db.client
         .batch_execute(&format!(
-            "CREATE TABLE {t} (id BIGINT PRIMARY KEY, note VARCHAR(20), doc JSONB, raw JSON)"
+            "CREATE TABLE {t} (id BIGINT PRIMARY KEY, note VARCHAR(20), doc JSONB)"
         ))
         .await
         .expect("create");
     let cfg = || db.config("t", json!({"write_mode": "append"}));
-    let rows = vec![
-        record! {"id" => 1, "note" => "fine"},
-        record! {"id" => 2, "note" => "bad\0byte"},
-    ];
-    let msg = failure(&db.run(cfg(), MemorySource::new(rows), 10).await);
+    let rows = || {
+        vec![
+            record! {"id" => 1, "note" => "fine"},
+            record! {"id" => 2, "note" => "bad\0byte"},
+            // jsonb rejects `\u0000` anywhere, even in a nested key.
+            record! {"id" => 3, "doc" => record! {"k\0" => 1}},
+            // A backslash followed by `u0000` is not a NUL.
+            record! {"id" => 4, "doc" => record! {"a" => "\\u0000"}},
+        ]
+    };
+    // `fail` (the default): the run fails naming the row, the column and the cause.
+    let msg = failure(&db.run(cfg(), MemorySource::new(rows()), 10).await);
     assert!(
-        msg.contains("row 2 (id=2): column `note` of type character varying(20)")
-            && msg.contains("NUL")
-            && msg.contains("nothing was written"),
+        msg.contains("destination postgres")
+            && msg.contains("column `note`: a NUL character, which PostgreSQL text cannot hold")
+            && msg.contains("\"id\":2"),
         "{msg}"
     );
-    // jsonb rejects `\u0000` anywhere, even in a nested key.
-    let rows = vec![
-        record! {"id" => 1, "doc" => record! {"a" => "ok"}},
-        record! {"id" => 2, "doc" => record! {"a" => "also ok"}},
-        record! {"id" => 3, "doc" => record! {"k\0" => 1}},
-    ];
-    let msg = failure(&db.run(cfg(), MemorySource::new(rows), 10).await);
+    assert_eq!(db.rows("t").await, 0, "nothing was written");
+
+    // `skip`, from a pipeline file: the other rows load, the rejected ones are counted.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dead = dir.path().join("dead.jsonl");
+    let mut destination = cfg();
+    destination["on_error"] = json!("skip");
+    let report = run_file_pipeline(&db, destination.clone(), None, rows()).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!((report.rows_loaded, report.rows_rejected), (2, 2));
+    assert_eq!(db.rows("t").await, 2);
+
+    // `dead_letter`: the rows go to the dead-letter destination with the reason.
+    db.client
+        .batch_execute(&format!("DELETE FROM {t}"))
+        .await
+        .expect("empty");
+    destination["on_error"] = json!("dead_letter");
+    let dead_letter = json!({"type": "file", "path": dead});
+    let report = run_file_pipeline(&db, destination, Some(dead_letter), rows()).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!((report.rows_loaded, report.rows_dead_lettered), (2, 2));
+    let letters = std::fs::read_to_string(&dead).expect("dead letters");
     assert!(
-        msg.contains("row 3 (id=3): column `doc` of type jsonb") && msg.contains("NUL"),
-        "{msg}"
+        letters.contains("a NUL character inside its JSON value")
+            && letters.contains("bad\\u0000byte"),
+        "{letters}"
     );
-    // A backslash followed by `u0000` is not a NUL: it loads.
-    let rows = vec![record! {"id" => 4, "doc" => record! {"a" => "\\u0000"}, "raw" => "x\0y"}];
-    let r = db.run(cfg(), MemorySource::new(rows), 10).await;
-    assert!(r.is_success(), "{:?}", r.error);
-    assert_eq!(db.rows("t").await, 1);
     db.drop().await;
+}
+
+/// Runs `rows` into `destination` through a pipeline built from a pipeline file's JSON (so
+/// `on_error` is read from the destination's object as users write it).
+async fn run_file_pipeline(
+    db: &TestDb,
+    destination: serde_json::Value,
+    dead_letter: Option<serde_json::Value>,
+    rows: Vec<Record>,
+) -> dataforge_core::RunReport {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("rows.jsonl");
+    let lines: String = rows
+        .iter()
+        .map(|r| serde_json::to_string(r).expect("a row as JSON") + "\n")
+        .collect();
+    std::fs::write(&input, lines).expect("input");
+    let mut file = json!({
+        "dag_id": "nul_rows",
+        "source": {"type": "file", "path": input},
+        "destination": destination,
+    });
+    if let Some(dl) = dead_letter {
+        file["dead_letter"] = dl;
+    }
+    let config = dataforge_core::PipelineConfig::from_json(file)
+        .expect("a valid pipeline")
+        .config;
+    let mut registry = dataforge_core::Registry::new();
+    dataforge_sources::register(&mut registry).expect("sources");
+    dataforge_destinations::register(&mut registry).expect("destinations");
+    let pipeline = dataforge_core::Pipeline::from_config(&config, &registry).expect("pipeline");
+    let opts = dataforge_core::RunOptions {
+        connections: std::sync::Arc::new(
+            dataforge_core::StaticConnections::new()
+                .with("postgres_default", &db.url)
+                .expect("connection"),
+        ),
+        ..dataforge_core::RunOptions::in_memory()
+    };
+    pipeline.run(&opts).await
 }
 
 #[tokio::test]

@@ -87,8 +87,10 @@ pub struct PipelineConfig {
     pub source: serde_json::Value,
     /// The transforms, in order.
     pub transforms: Vec<TransformEntry>,
-    /// The destination's config object.
+    /// The destination's config object (without `on_error`).
     pub destination: serde_json::Value,
+    /// What happens to rows the destination says it cannot hold (its row check).
+    pub destination_on_error: OnError,
     /// Where rejected rows go.
     pub dead_letter: Option<serde_json::Value>,
     /// Rows per batch.
@@ -186,7 +188,10 @@ impl PipelineConfig {
             None => DefaultArgs::default(),
         };
         let source = component_object(&mut f, "source", true);
-        let destination = component_object(&mut f, "destination", true);
+        let mut destination = component_object(&mut f, "destination", true);
+        let destination_on_error = destination.as_mut().map_or(OnError::Fail, |d| {
+            take_on_error(d, "destination", f.errors())
+        });
         let dead_letter = component_object(&mut f, "dead_letter", false);
         let transforms = match f.take_raw("transforms") {
             None | Some(serde_json::Value::Null) => Vec::new(),
@@ -203,6 +208,12 @@ impl PipelineConfig {
                 Vec::new()
             }
         };
+        if dead_letter.is_none() && destination_on_error == OnError::DeadLetter {
+            f.errors().push(ConfigIssue::at(
+                "destination.on_error",
+                "is dead_letter but the pipeline has no `dead_letter` destination",
+            ));
+        }
         if dead_letter.is_none() {
             for (i, t) in transforms.iter().enumerate() {
                 if t.on_error == OnError::DeadLetter {
@@ -248,6 +259,7 @@ impl PipelineConfig {
                 source,
                 transforms,
                 destination,
+                destination_on_error,
                 dead_letter,
                 batch_size,
                 params,
@@ -335,21 +347,27 @@ fn transform_entry(
     if !check_component(&item, &path, errors) {
         return None;
     }
-    let raw = item.as_object_mut().and_then(|m| m.remove("on_error"));
-    let on_error = match raw {
-        None => OnError::Fail,
-        Some(v) => match serde_json::from_value(v) {
-            Ok(p) => p,
-            Err(e) => {
-                errors.push(ConfigIssue::at(format!("{path}.on_error"), e.to_string()));
-                return None;
-            }
-        },
-    };
+    let on_error = take_on_error(&mut item, &path, errors);
     Some(TransformEntry {
         config: item,
         on_error,
     })
+}
+
+/// Takes `on_error` out of the component object at `path` (`fail` when absent or invalid; an
+/// invalid one is reported).
+fn take_on_error(
+    item: &mut serde_json::Value,
+    path: &str,
+    errors: &mut Vec<ConfigIssue>,
+) -> OnError {
+    match item.as_object_mut().and_then(|m| m.remove("on_error")) {
+        None => OnError::Fail,
+        Some(v) => serde_json::from_value(v).unwrap_or_else(|e| {
+            errors.push(ConfigIssue::at(format!("{path}.on_error"), e.to_string()));
+            OnError::Fail
+        }),
+    }
 }
 
 /// A date or date-time: `2025-01-01`, `2025-01-01T06:00:00`, or RFC 3339 with an offset.

@@ -73,7 +73,7 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
             },
             "source": component_schemas(registry, ComponentKind::Source, false),
             "transforms": {"type": "array", "items": component_schemas(registry, ComponentKind::Transform, true)},
-            "destination": component_schemas(registry, ComponentKind::Destination, false),
+            "destination": component_schemas(registry, ComponentKind::Destination, true),
             "dead_letter": component_schemas(registry, ComponentKind::Destination, false),
             "batch_size": {"type": "integer", "minimum": 1, "maximum": super::MAX_BATCH_SIZE},
             "params": {"type": "object"}

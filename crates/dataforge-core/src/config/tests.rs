@@ -127,6 +127,27 @@ fn dead_letter_policy_needs_a_dead_letter_destination() {
         "transforms": [{"type": "rename", "on_error": "dead_letter"}]
     }));
     assert_eq!(found[0].0, "transforms[0].on_error");
+    let found = issues(json!({
+        "dag_id": "a", "source": {"type": "mem"},
+        "destination": {"type": "collect", "on_error": "dead_letter"}
+    }));
+    assert_eq!(found[0].0, "destination.on_error");
+}
+
+#[test]
+fn the_destinations_on_error_is_taken_out_of_its_config() {
+    let parsed = PipelineConfig::from_json(json!({
+        "dag_id": "a", "source": {"type": "mem"},
+        "destination": {"type": "collect", "on_error": "skip"}
+    }))
+    .expect("valid");
+    assert_eq!(parsed.config.destination_on_error, OnError::Skip);
+    assert_eq!(parsed.config.destination, json!({"type": "collect"}));
+    let found = issues(json!({
+        "dag_id": "a", "source": {"type": "mem"},
+        "destination": {"type": "collect", "on_error": "later"}
+    }));
+    assert_eq!(found[0].0, "destination.on_error");
 }
 
 #[test]

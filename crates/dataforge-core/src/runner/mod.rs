@@ -320,9 +320,11 @@ impl Pipeline {
                     name: self.destination.name.clone(),
                     preparer,
                 });
+        let mut steps = self.transforms.clone();
+        steps.extend(self.destination_check.clone());
         let work = chain::Work {
             source: self.source.name.clone(),
-            steps: Arc::new(self.transforms.clone()),
+            steps: Arc::new(steps),
             preparer,
         };
         let chain = tokio::spawn(chain::run_chain(

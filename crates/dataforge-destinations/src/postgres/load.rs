@@ -821,6 +821,10 @@ fn parse_copy_where(where_: &str) -> Option<(u64, Option<String>)> {
 
 #[async_trait]
 impl Destination for PostgresDestination {
+    fn row_check(&self) -> Option<std::sync::Arc<dyn dataforge_core::Transform>> {
+        Some(std::sync::Arc::new(super::row_check::NulCheck))
+    }
+
     async fn load(
         &self,
         input: &mut BatchReceiver,

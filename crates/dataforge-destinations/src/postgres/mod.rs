@@ -15,6 +15,7 @@ mod ddl;
 pub mod error;
 pub mod load;
 mod lock;
+mod row_check;
 #[cfg(test)]
 mod tests;
 
