@@ -23,7 +23,7 @@ pub const MAX_EXPR_LEN: usize = 10_000;
 /// Measured (`measure_stack_use` in the tests): evaluating a chain of `+` in the CEL interpreter
 /// overflows a 2 MiB stack between 50 and 60 levels in a debug build and between 1,400 and
 /// 1,600 in a release build (about 1.4 kB a level); parsing 16 nested brackets overflows 2 MiB
-/// in a debug build, so expressions are compiled on a thread of their own ([`COMPILE_STACK`]).
+/// in a debug build, so expressions are compiled on a thread of their own, with 64 MiB.
 /// The runner's transform threads have 16 MiB (debug: 400 levels evaluate); a release build
 /// evaluates 64 levels on any 2 MiB thread with a margin of 20.
 pub const MAX_EXPR_DEPTH: usize = 64;
