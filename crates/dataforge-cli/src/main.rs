@@ -42,8 +42,11 @@ fn main() -> ExitCode {
         }
     };
     logging::init(cli.log_format, cli.verbose);
+    // The end of a transform chain runs on a blocking thread: as much stack as the transform
+    // workers have (deep expressions recurse).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(16 * 1024 * 1024)
         .build()
     {
         Ok(rt) => rt,

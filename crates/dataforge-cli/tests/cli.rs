@@ -419,3 +419,136 @@ fn the_quickstart_writes_the_sample_orders_into_sqlite() {
         "dataforge-quickstart.db:orders"
     );
 }
+
+/// The hardening probe's inputs, exactly: each is a config error with its file and JSON path
+/// (exit 2), never a panic or an abort, in `validate`, `list` and `run`. Before, the durations
+/// panicked in `Duration::from_secs_f64`, the expressions overflowed the stack (SIGABRT), the
+/// repeated key loaded elsewhere and the BOM was invalid JSON.
+#[test]
+fn the_probe_inputs_are_config_errors_with_paths_never_crashes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = r#"{"dag_id": "good", "source": {"type": "file", "path": "in.jsonl"},
+                   "destination": {"type": "file", "path": "out.jsonl"}}"#;
+    let with = |extra: &str| good.replacen('{', &format!("{{{extra}"), 1);
+    let probes = [
+        (
+            r#""default_args": {"retry_delay": 1e300},"#.to_owned(),
+            "default_args.retry_delay: 1e300 seconds is out of range",
+        ),
+        (
+            r#""default_args": {"max_retry_delay": 18446744073709551616},"#.to_owned(),
+            "default_args.max_retry_delay: 1.8446744073709552e19 seconds is out of range",
+        ),
+        (
+            r#""default_args": {"execution_timeout": 1e300},"#.to_owned(),
+            "default_args.execution_timeout: 1e300 seconds is out of range",
+        ),
+        (
+            r#""default_args": {"execution_timeout": 18446744073709551616},"#.to_owned(),
+            "default_args.execution_timeout: 1.8446744073709552e19 seconds",
+        ),
+        (
+            format!(
+                r#""transforms": [{{"type": "filter", "expr": "1{}"}}],"#,
+                " + 1".repeat(10_000)
+            ),
+            "transforms[0].expr: expression is too long",
+        ),
+        (
+            format!(
+                r#""transforms": [{{"type": "add_column", "name": "c", "expr": "{}b"}}],"#,
+                "a.".repeat(25_000)
+            ),
+            "transforms[0].expr: expression is too long",
+        ),
+        (
+            format!(
+                r#""transforms": [{{"type": "filter", "expr": "1{}"}}],"#,
+                " + 1".repeat(100)
+            ),
+            "transforms[0].expr: expression is too deeply nested",
+        ),
+        (
+            r#""destination": {"type": "file", "path": "elsewhere.jsonl"},"#.to_owned(),
+            "destination: repeated key `destination`",
+        ),
+        (
+            format!(r#""{}": 1,"#, "k".repeat(10 * 1024 * 1024)),
+            "unknown field",
+        ),
+    ];
+    for (i, (extra, expected)) in probes.iter().enumerate() {
+        let name = format!("probe{i}.json");
+        write(
+            dir.path(),
+            &name,
+            &with(extra).replace("\"good\"", &format!("\"p{i}\"")),
+        );
+        for command in ["validate", "list", "run"] {
+            let out = dataforge(dir.path(), &[command, &name]);
+            let stderr = text(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{command} {name}: {stderr:.300}"
+            );
+            // The unknown key's path is the key itself, cut in its middle.
+            let at = if expected.starts_with("unknown") {
+                format!("{name}: kkk")
+            } else {
+                format!("{name}: {expected}")
+            };
+            assert!(
+                stderr.contains(&at) && stderr.contains(expected),
+                "{command} {name}: {stderr:.500}"
+            );
+            assert!(
+                !stderr.contains("panicked") && stderr.len() < 4000,
+                "{command} {name}: {stderr:.500}"
+            );
+        }
+    }
+    // A byte-order mark is fine.
+    std::fs::write(dir.path().join("bom.json"), format!("\u{feff}{good}")).expect("write");
+    let out = dataforge(dir.path(), &["validate", "bom.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// One bad file (retry_delay 1e300) next to a good one: the good one validates, the bad one is
+/// reported with its path, exit 2; before, the whole command panicked.
+#[test]
+fn a_directory_with_one_bad_duration_validates_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("pipelines")).expect("mkdir");
+    let good = r#"{"dag_id": "ID", "source": {"type": "file", "path": "in.jsonl"},
+                   "destination": {"type": "file", "path": "out.jsonl"}}"#;
+    write(
+        dir.path(),
+        "pipelines/good.json",
+        &good.replace("ID", "good"),
+    );
+    write(
+        dir.path(),
+        "pipelines/bad.json",
+        &good.replace(
+            "\"ID\",",
+            "\"bad\", \"default_args\": {\"retry_delay\": 1e300},",
+        ),
+    );
+    for command in ["validate", "list", "run"] {
+        let out = dataforge(dir.path(), &[command, "pipelines"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("bad.json: default_args.retry_delay: 1e300 seconds is out of range"),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{command}: {stderr}");
+    }
+    let out = dataforge(dir.path(), &["validate", "pipelines"]);
+    assert!(
+        text(&out.stderr).contains("1 error(s) in 1 file(s); 1 pipeline(s) valid"),
+        "{}",
+        text(&out.stderr)
+    );
+}

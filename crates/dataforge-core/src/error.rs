@@ -244,18 +244,20 @@ pub struct ConfigIssue {
 }
 
 impl ConfigIssue {
-    /// An issue at `path` (relative to whatever is being validated).
+    /// An issue at `path` (relative to whatever is being validated). Input the message quotes
+    /// (`` `…` `` or `"…"`) is cut to [`MAX_ECHO`] characters, and a path or message that is
+    /// still too long loses its middle: a file's mistakes are never echoed whole.
     pub fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             file: None,
-            path: path.into(),
-            message: message.into(),
+            path: shorten(path.into(), MAX_PATH),
+            message: shorten(clip_quoted(message.into()), MAX_MESSAGE),
         }
     }
 
     /// Puts `prefix` in front of the path: `mapping` under `transforms[1]` is `transforms[1].mapping`.
     pub fn under(mut self, prefix: &str) -> Self {
-        self.path = join_path(prefix, &self.path);
+        self.path = shorten(join_path(prefix, &self.path), MAX_PATH);
         self
     }
 
@@ -264,6 +266,59 @@ impl ConfigIssue {
         self.file = Some(file.into());
         self
     }
+}
+
+/// The most characters of one piece of input (a key, a value) an error message quotes.
+pub const MAX_ECHO: usize = 200;
+/// The longest path an issue keeps (JSON keys are input too).
+const MAX_PATH: usize = 2 * MAX_ECHO;
+/// The longest message an issue keeps.
+const MAX_MESSAGE: usize = 5 * MAX_ECHO;
+
+/// `text` cut to [`MAX_ECHO`] characters, with an ellipsis when cut: for quoting input in errors.
+pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(MAX_ECHO) {
+        None => text.into(),
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+    }
+}
+
+/// `message` with every quoted part (between backticks or double quotes) longer than
+/// [`MAX_ECHO`] characters cut, as [`clip`] does.
+fn clip_quoted(message: String) -> String {
+    if message.len() <= MAX_ECHO {
+        return message;
+    }
+    let mut out = String::with_capacity(MAX_MESSAGE);
+    let mut rest = message.as_str();
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = if rest.as_bytes()[open] == b'`' {
+            '`'
+        } else {
+            '"'
+        };
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let close = rest.find(quote).unwrap_or(rest.len());
+        out.push_str(&clip(&rest[..close]));
+        let after = (close + 1).min(rest.len());
+        out.push_str(&rest[close..after]);
+        rest = &rest[after..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `text` without its middle when longer than `max` characters.
+fn shorten(text: String, max: usize) -> String {
+    // Bytes are at least as many as characters: most text is done here.
+    if text.len() <= max || text.chars().count() <= max {
+        return text;
+    }
+    let keep = max / 2;
+    let head = text.char_indices().nth(keep).map_or(0, |(i, _)| i);
+    let tail = text.char_indices().nth_back(keep - 1).map_or(0, |(i, _)| i);
+    format!("{}…{}", &text[..head], &text[tail..])
 }
 
 /// Joins two JSON path parts (`a` + `b` = `a.b`, `a` + `[0]` = `a[0]`).
@@ -383,6 +438,36 @@ pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_input_and_long_paths_are_cut() {
+        let long = "k".repeat(10_000);
+        let i = ConfigIssue::at(
+            format!("params.{long}"),
+            format!("unknown field `{long}`, expected one of `a`, `b`; found \"{long}\""),
+        );
+        let clipped = format!("{}…", "k".repeat(MAX_ECHO));
+        assert_eq!(
+            i.message,
+            format!("unknown field `{clipped}`, expected one of `a`, `b`; found \"{clipped}\"")
+        );
+        assert_eq!(i.path.chars().count(), MAX_PATH + 1);
+        assert!(i.path.starts_with("params.kkk") && i.path.contains('…'));
+        let i = i.under(&format!("transforms[0].{long}"));
+        assert_eq!(i.path.chars().count(), MAX_PATH + 1);
+        assert!(i.path.starts_with("transforms[0].kkk"));
+        // Unclosed quotes, multi-byte characters, short text untouched.
+        let m = ConfigIssue::at("", format!("bad `{}", "é".repeat(300))).message;
+        assert_eq!(m, format!("bad `{}…", "é".repeat(MAX_ECHO)));
+        assert_eq!(ConfigIssue::at("a", "x `y`").message, "x `y`");
+        assert_eq!(
+            ConfigIssue::at("", "z".repeat(10_000))
+                .message
+                .chars()
+                .count(),
+            MAX_MESSAGE + 1
+        );
+    }
 
     #[test]
     fn chain_names_pipeline_component_and_cause() {

@@ -45,8 +45,8 @@ pub use connection::{
 };
 pub use context::RunContext;
 pub use error::{
-    BoxError, ComponentError, ConfigErrors, ConfigIssue, RegistryError, Retry, RunError,
-    error_chain,
+    BoxError, ComponentError, ConfigErrors, ConfigIssue, MAX_ECHO, RegistryError, Retry, RunError,
+    clip, error_chain,
 };
 pub use pipeline::{Pipeline, PipelineBuilder, RunSettings};
 pub use registry::{

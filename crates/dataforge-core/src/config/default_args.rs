@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 
 use super::fields::Fields;
-use crate::error::ConfigIssue;
+use crate::error::{ConfigIssue, clip};
 
 /// Airflow `default_args` keys that DataForge accepts and ignores, with a warning.
 const AIRFLOW_KEYS: &[&str] = &[
@@ -35,6 +35,14 @@ const AIRFLOW_KEYS: &[&str] = &[
     "resources",
     "params",
 ];
+
+/// The longest `retry_delay`, `max_retry_delay` or `execution_timeout` accepted: 365 days.
+/// Longer waits are typos (a value in milliseconds, an exponent); they would also overflow
+/// `Duration` (`1e300`) or the runtime's timers (about two years).
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The largest `retries` accepted.
+pub const MAX_RETRIES: u32 = 1000;
 
 /// The retry and timeout settings of a pipeline (`default_args`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -95,8 +103,15 @@ impl DefaultArgs {
         if let Some(v) = f.take::<Option<String>>("owner") {
             out.owner = v;
         }
-        if let Some(v) = f.take("retries") {
-            out.retries = v;
+        if let Some(v) = f.take::<u32>("retries") {
+            if v > MAX_RETRIES {
+                f.errors().push(ConfigIssue::at(
+                    "default_args.retries",
+                    format!("must be at most {MAX_RETRIES}, found {v}"),
+                ));
+            } else {
+                out.retries = v;
+            }
         }
         if let Some(DurationSpec(d)) = f.take("retry_delay") {
             out.retry_delay = d;
@@ -129,7 +144,8 @@ impl DefaultArgs {
     }
 }
 
-/// A duration given as seconds (`300`, `1.5`) or as text (`"5m"`, `"1h 30m"`, `"30s"`).
+/// A duration given as seconds (`300`, `1.5`) or as text (`"5m"`, `"1h 30m"`, `"30s"`), at most
+/// [`MAX_DURATION`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DurationSpec(pub Duration);
 
@@ -138,16 +154,36 @@ impl<'de> serde::Deserialize<'de> for DurationSpec {
         #[derive(serde::Deserialize)]
         #[serde(untagged)]
         enum Raw {
-            Secs(f64),
+            Secs(serde_json::Number),
             Text(String),
         }
         let expected = "a number of seconds or a duration like \"5m\" or \"30s\"";
+        let too_long = |what: &dyn std::fmt::Display| {
+            de::Error::custom(format!(
+                "{what} is out of range (at most 365 days = {} seconds)",
+                MAX_DURATION.as_secs()
+            ))
+        };
         match Raw::deserialize(d).map_err(|_| de::Error::custom(format!("expected {expected}")))? {
-            Raw::Secs(s) if s.is_finite() && s >= 0.0 => Ok(Self(Duration::from_secs_f64(s))),
-            Raw::Secs(s) => Err(de::Error::custom(format!("expected {expected}, found {s}"))),
-            Raw::Text(t) => humantime::parse_duration(t.trim())
-                .map(Self)
-                .map_err(|e| de::Error::custom(format!("invalid duration \"{t}\": {e}"))),
+            Raw::Secs(n) => match n.as_f64() {
+                Some(s) if s.is_finite() && s >= 0.0 => {
+                    match Duration::try_from_secs_f64(s) {
+                        Ok(d) if d <= MAX_DURATION => Ok(Self(d)),
+                        // `1e300`, not three hundred digits.
+                        _ if s >= 1e15 => Err(too_long(&format_args!("{s:e} seconds"))),
+                        _ => Err(too_long(&format_args!("{s} seconds"))),
+                    }
+                }
+                _ => Err(de::Error::custom(format!("expected {expected}, found {n}"))),
+            },
+            Raw::Text(t) => match humantime::parse_duration(t.trim()) {
+                Ok(d) if d <= MAX_DURATION => Ok(Self(d)),
+                Ok(_) => Err(too_long(&format_args!("\"{}\"", clip(&t)))),
+                Err(e) => Err(de::Error::custom(format!(
+                    "invalid duration \"{}\": {e}",
+                    clip(&t)
+                ))),
+            },
         }
     }
 }

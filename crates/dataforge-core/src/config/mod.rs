@@ -3,6 +3,7 @@
 
 mod default_args;
 mod fields;
+mod json;
 mod loader;
 mod schedule;
 mod schema;
@@ -11,7 +12,7 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
-pub use default_args::{DefaultArgs, DurationSpec};
+pub use default_args::{DefaultArgs, DurationSpec, MAX_DURATION, MAX_RETRIES};
 pub use loader::{Discovery, LoadedPipeline, load_paths};
 pub use schedule::Schedule;
 pub use schema::pipeline_schema;
@@ -130,23 +131,21 @@ pub struct Parsed {
 }
 
 impl PipelineConfig {
-    /// Parses a pipeline file's text. Paths in errors are relative to the document; the loader
-    /// adds the file name.
+    /// Parses a pipeline file's text (a leading byte-order mark is skipped; a repeated key is an
+    /// error). Paths in errors are relative to the document; the loader adds the file name.
     ///
     /// # Errors
     /// Every problem found in the document.
     pub fn from_json_str(text: &str) -> Result<Parsed, ConfigErrors> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            ConfigIssue::at(
-                "",
-                format!(
-                    "invalid JSON at line {} column {}: {e}",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
-        Self::from_json(value)
+        Self::from_json(json::parse_str(text)?)
+    }
+
+    /// Parses a pipeline file's bytes: UTF-8 JSON, as [`PipelineConfig::from_json_str`].
+    ///
+    /// # Errors
+    /// Every problem found in the document; text that is not UTF-8.
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Parsed, ConfigErrors> {
+        Self::from_json(json::parse_slice(bytes)?)
     }
 
     /// Parses a pipeline from a JSON value.
@@ -273,10 +272,10 @@ impl PipelineConfig {
     /// # Errors
     /// Every problem, each naming the file.
     pub fn from_file(path: &Path) -> Result<Parsed, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let bytes = std::fs::read(path).map_err(|e| {
             ConfigErrors::one(ConfigIssue::at("", format!("cannot read: {e}")).in_file(path))
         })?;
-        Self::from_json_str(&text).map_err(|e| e.in_file(path))
+        Self::from_json_slice(&bytes).map_err(|e| e.in_file(path))
     }
 }
 

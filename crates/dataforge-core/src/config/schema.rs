@@ -39,8 +39,11 @@ fn component_schemas(registry: &Registry, kind: ComponentKind, on_error: bool) -
 /// The JSON Schema (draft 2020-12) of a pipeline file for the components in `registry`.
 pub fn pipeline_schema(registry: &Registry) -> Value {
     let duration = json!({
-        "description": "seconds, or a duration such as \"5m\" or \"30s\"",
-        "oneOf": [{"type": "number", "minimum": 0}, {"type": "string"}]
+        "description": "seconds, or a duration such as \"5m\" or \"30s\"; at most 365 days",
+        "oneOf": [
+            {"type": "number", "minimum": 0, "maximum": super::MAX_DURATION.as_secs()},
+            {"type": "string"}
+        ]
     });
     let date = json!({"type": "string", "description": "YYYY-MM-DD or an ISO-8601 date-time"});
     json!({
@@ -64,7 +67,7 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
                 "type": "object",
                 "properties": {
                     "owner": {"type": "string"},
-                    "retries": {"type": "integer", "minimum": 0},
+                    "retries": {"type": "integer", "minimum": 0, "maximum": super::MAX_RETRIES},
                     "retry_delay": duration,
                     "retry_exponential_backoff": {"type": "boolean"},
                     "max_retry_delay": duration,

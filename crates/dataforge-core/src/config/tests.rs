@@ -364,3 +364,180 @@ fn schema_lists_every_registered_type() {
     );
     assert_eq!(schema["additionalProperties"], false);
 }
+
+// ---- hardening: malformed input is a config error with its JSON path, never a panic ----
+
+/// A valid pipeline with `extra` spliced into its top level (`extra` starts with a comma).
+fn with(extra: &str) -> String {
+    format!(
+        r#"{{"dag_id": "a", "source": {{"type": "mem"}}, "destination": {{"type": "collect"}}{extra}}}"#
+    )
+}
+
+fn issues_of(text: &str) -> Vec<ConfigIssue> {
+    PipelineConfig::from_json_str(text).expect_err("invalid").0
+}
+
+#[test]
+fn huge_durations_are_config_errors_at_their_path() {
+    for (key, value) in [
+        ("retry_delay", "1e300"),
+        ("retry_delay", "18446744073709551616"),
+        ("max_retry_delay", "1e300"),
+        ("max_retry_delay", "18446744073709551616"),
+        ("execution_timeout", "1e300"),
+        ("execution_timeout", "18446744073709551616"),
+        ("retry_delay", "31536001"),
+        ("retry_delay", r#""1000000y""#),
+        ("execution_timeout", r#""99999999999999999999999h""#),
+        ("retry_delay", "123456789012345678901234567890"),
+    ] {
+        let text = with(&format!(r#", "default_args": {{"{key}": {value}}}"#));
+        let found = issues_of(&text);
+        assert_eq!(found.len(), 1, "{value}: {found:?}");
+        assert_eq!(found[0].path, format!("default_args.{key}"), "{value}");
+        assert!(
+            found[0].message.contains("out of range")
+                || found[0].message.contains("invalid duration"),
+            "{value}: {}",
+            found[0].message
+        );
+    }
+    let found = issues_of(&with(r#", "default_args": {"retry_delay": 1e300}"#));
+    assert!(
+        found[0]
+            .message
+            .starts_with("1e300 seconds is out of range"),
+        "{}",
+        found[0].message
+    );
+    // The largest accepted value loads, and its backoff saturates rather than overflows.
+    let ok = with(
+        r#", "default_args": {"retries": 1000, "retry_delay": 31536000, "max_retry_delay": "365d",
+             "retry_exponential_backoff": true, "execution_timeout": 31536000}"#,
+    );
+    let args = PipelineConfig::from_json_str(&ok)
+        .expect("valid")
+        .config
+        .default_args;
+    assert_eq!(args.delay_before_retry(1000), args.max_retry_delay);
+    let found = issues_of(&with(r#", "default_args": {"retries": 4294967295}"#));
+    assert_eq!(found[0].path, "default_args.retries");
+}
+
+#[test]
+fn a_file_with_a_huge_duration_does_not_stop_the_others_loading() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "bad.json",
+        &with(r#", "default_args": {"retry_delay": 1e300}"#).replace("\"a\"", "\"bad\""),
+    );
+    write(dir.path(), "good.json", &with(""));
+    let found = load_paths(&[dir.path().to_owned()], &registry());
+    assert_eq!(found.pipelines.len(), 1);
+    assert_eq!(found.pipelines[0].config.dag_id, "a");
+    let e = found.errors.issues();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].file.as_ref().is_some_and(|f| f.ends_with("bad.json")));
+    assert_eq!(e[0].path, "default_args.retry_delay");
+}
+
+#[test]
+fn a_repeated_key_is_an_error_naming_its_path_and_both_places() {
+    let text = "{\"dag_id\": \"a\", \"source\": {\"type\": \"mem\"},\n \"destination\": {\"type\": \"collect\"},\n \"destination\": {\"type\": \"collect\", \"x\": 1}}";
+    let found = issues_of(text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].path, "destination");
+    assert!(
+        found[0].message.contains("repeated key `destination`")
+            && found[0].message.contains("line 2")
+            && found[0].message.contains("line 3"),
+        "{}",
+        found[0].message
+    );
+    // In nested objects too, each repeat reported with its own path.
+    let found = issues_of(&with(
+        r#", "transforms": [{"type": "rename", "mapping": {"a": "b", "a": "c"}}],
+            "params": {"p": {"q": 1, "q": 2}}"#,
+    ));
+    let paths: Vec<&str> = found.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["transforms[0].mapping.a", "params.p.q"],
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let text = format!("\u{feff}{}", with(""));
+    assert_eq!(
+        PipelineConfig::from_json_str(&text)
+            .expect("valid")
+            .config
+            .dag_id,
+        "a"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), "bom.json", &text);
+    assert!(PipelineConfig::from_file(&path).is_ok());
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let found = issues_of(&deep);
+    assert!(found[0].message.contains("recursion limit"), "{found:?}");
+    let deep = with(&format!(
+        r#", "params": {{"p": {}1{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    ));
+    assert!(issues_of(&deep)[0].message.contains("recursion limit"));
+}
+
+#[test]
+fn echoed_input_is_cut_to_a_few_hundred_characters() {
+    // 10 MB where the probe put it (an unknown key); 100 kB elsewhere, to keep the test quick.
+    let huge = "k".repeat(10 * 1024 * 1024);
+    let big = "k".repeat(100_000);
+    let short = |found: &[ConfigIssue]| {
+        assert!(!found.is_empty());
+        for i in found {
+            assert!(
+                i.to_string().chars().count() < 1200,
+                "{} characters: {}…",
+                i.to_string().len(),
+                i.to_string().chars().take(200).collect::<String>()
+            );
+        }
+    };
+    // An unknown top-level key, in default_args, in a component and in a component's map.
+    short(&issues_of(&with(&format!(r#", "{huge}": 1"#))));
+    short(&issues_of(&with(&format!(
+        r#", "default_args": {{"{big}": 1}}"#
+    ))));
+    let found = issues_of(&with(&format!(r#", "catchup": "{big}""#)));
+    short(&found);
+    let found = issues_of(&with(&format!(r#", "schedule_interval": "{big}""#)));
+    short(&found);
+    let found = issues_of(&with(&format!(r#", "start_date": "{big}""#)));
+    short(&found);
+    for component in [
+        format!(r#"{{"type": "rename", "mapping": {{}}, "{huge}": 1}}"#),
+        format!(r#"{{"type": "rename", "mapping": {{"{big}": 1}}}}"#),
+        format!(r#"{{"type": "{big}"}}"#),
+    ] {
+        let parsed =
+            PipelineConfig::from_json_str(&with(&format!(r#", "transforms": [{component}]"#)))
+                .expect("top level valid");
+        let e = Pipeline::from_config(&parsed.config, &registry()).expect_err("invalid");
+        short(&e.0);
+        assert!(
+            e.0[0].path.starts_with("transforms[0]"),
+            "{:?}",
+            &e.0[0].path[..40]
+        );
+    }
+}

@@ -275,6 +275,11 @@ pub(crate) async fn run_chain(
     Ok((stats, dead_letter))
 }
 
+/// The stack of a transform worker thread: room for the deepest expression a transform accepts
+/// (evaluating one in the CEL interpreter takes up to 40 kB per level in a debug build) with a
+/// wide margin. Only the pages used are committed.
+pub(crate) const TRANSFORM_STACK: usize = 16 * 1024 * 1024;
+
 /// A batch for a worker, and where its result goes.
 struct Job {
     input: Incoming,
@@ -322,6 +327,7 @@ impl Pool {
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("dataforge-transform-{i}"))
+                .stack_size(TRANSFORM_STACK)
                 .spawn(worker);
             if let Err(e) = spawned {
                 tracing::warn!(error = %e, "could not start a transform worker thread");

@@ -28,7 +28,10 @@
 //! sorted.
 
 mod convert;
+mod limits;
 pub(crate) mod native;
+
+pub use limits::{MAX_EXPR_DEPTH, MAX_EXPR_LEN};
 
 use std::sync::{Arc, OnceLock};
 
@@ -69,14 +72,23 @@ pub struct Expression {
 pub(crate) struct Lookup(ShapeCache<Box<[Option<usize>]>>);
 
 impl Expression {
-    /// Compiles `source`.
+    /// Compiles `source`: refused first when longer than [`MAX_EXPR_LEN`] or deeper than
+    /// [`MAX_EXPR_DEPTH`], then parsed on a thread with a large stack, so that no text can
+    /// overflow the stack, here or when the expression is evaluated.
     ///
     /// # Errors
-    /// The parser's message, with the position of the problem.
+    /// The limit exceeded, or the parser's message with the position of the problem.
     pub fn compile(source: &str) -> Result<Self, String> {
         if source.trim().is_empty() {
             return Err("expression is empty".into());
         }
+        limits::check(source)?;
+        limits::on_compile_thread(source)
+    }
+
+    /// Compiles `source`, known to be within the limits, on the current thread.
+    pub(crate) fn compile_checked(source: &str) -> Result<Self, String> {
+        // A long message (it quotes the line) is cut by `ConfigIssue`.
         let program = env()
             .compile(source)
             .map_err(|e| format!("invalid expression: {}", one_line(&e.to_string())))?;
