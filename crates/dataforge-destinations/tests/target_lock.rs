@@ -57,6 +57,23 @@ async fn concurrently(config: serde_json::Value, opts: &RunOptions) -> Vec<RunRe
     futures::future::join_all(runs).await
 }
 
+/// A run into `holder` that keeps its target for 1.5 s, and a run into `waiter` (the same target,
+/// a short `lock_timeout`) started while it does; the holder must succeed.
+async fn hold_and_wait(
+    holder: serde_json::Value,
+    waiter: serde_json::Value,
+    opts: &RunOptions,
+) -> (RunReport, RunReport) {
+    let held = support::run_config(holder, holding(Duration::from_millis(1500)), 1, opts);
+    let waited = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        support::run_config(waiter, holding(Duration::ZERO), 1, opts).await
+    };
+    let (held, waited) = tokio::join!(held, waited);
+    assert!(held.is_success(), "{:?}", held.error);
+    (held, waited)
+}
+
 fn all_succeeded(reports: &[RunReport]) {
     for r in reports {
         assert!(
@@ -119,25 +136,12 @@ async fn a_postgres_load_that_waits_too_long_names_the_run_holding_the_table() {
     let Some(db) = support::TestDb::new("lock_timeout").await else {
         return;
     };
-    let opts = pg_opts(&db);
-    let holder = support::run_config(
+    let (held, waited) = hold_and_wait(
         db.config("t", json!({"write_mode": "replace"})),
-        holding(Duration::from_millis(1500)),
-        1,
-        &opts,
-    );
-    let waiter = async {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        support::run_config(
-            db.config("t", json!({"write_mode": "replace", "lock_timeout": 0.3})),
-            holding(Duration::ZERO),
-            1,
-            &opts,
-        )
-        .await
-    };
-    let (held, waited) = tokio::join!(holder, waiter);
-    assert!(held.is_success(), "{:?}", held.error);
+        db.config("t", json!({"write_mode": "replace", "lock_timeout": 0.3})),
+        &pg_opts(&db),
+    )
+    .await;
     let msg = support::failure(&waited);
     assert!(
         msg.contains("is being loaded by another run")
@@ -169,24 +173,12 @@ async fn concurrent_runs_into_one_sqlite_database_take_turns() {
         all_succeeded(&concurrently(config, &opts).await);
         assert_eq!(sqlite_rows(&db), (ROWS as i64, 1), "trial {trial}");
     }
-    let holder = support::run_config(
+    let (held, waited) = hold_and_wait(
         json!({"type": "sqlite", "path": db, "table": "u"}),
-        holding(Duration::from_millis(1500)),
-        1,
+        json!({"type": "sqlite", "path": db, "table": "u", "lock_timeout": "300ms"}),
         &opts,
-    );
-    let waiter = async {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        support::run_config(
-            json!({"type": "sqlite", "path": db, "table": "u", "lock_timeout": "300ms"}),
-            holding(Duration::ZERO),
-            1,
-            &opts,
-        )
-        .await
-    };
-    let (held, waited) = tokio::join!(holder, waiter);
-    assert!(held.is_success(), "{:?}", held.error);
+    )
+    .await;
     let msg = support::failure(&waited);
     assert!(
         msg.contains("is being loaded by another run")

@@ -183,6 +183,23 @@ pub(crate) const MAX_IDENTIFIER: usize = 63;
 ///
 /// # Errors
 /// [`PostgresError::ColumnName`] naming the byte length and the limit, or the NUL.
+/// Turns a failed query on `table` into the load's error, naming what was being done.
+pub(crate) fn query_error(
+    action: &str,
+    table: &super::ddl::TableName,
+) -> impl FnOnce(tokio_postgres::Error) -> ComponentError + use<> {
+    let action = action.to_owned();
+    let table = table.display();
+    move |source| {
+        PostgresError::Query {
+            action,
+            table,
+            source,
+        }
+        .into_component()
+    }
+}
+
 pub(crate) fn check_column_name(name: &str) -> Result<(), PostgresError> {
     let reason = if name.contains('\0') {
         "contains a NUL character, which PostgreSQL names cannot hold".to_owned()

@@ -67,17 +67,8 @@ impl PostgresDestination {
         }
     }
 
-    fn err(&self, action: &str) -> impl FnOnce(tokio_postgres::Error) -> ComponentError {
-        let action = action.to_owned();
-        let table = self.table.display();
-        move |source| {
-            PostgresError::Query {
-                action,
-                table,
-                source,
-            }
-            .into_component()
-        }
+    fn err(&self, action: &str) -> impl FnOnce(tokio_postgres::Error) -> ComponentError + use<> {
+        super::error::query_error(action, &self.table)
     }
 
     /// The SQL type for a new column: the user's override, else the inferred type.

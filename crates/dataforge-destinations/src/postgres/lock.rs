@@ -11,7 +11,7 @@ use dataforge_core::{ComponentError, RunContext};
 use tokio_postgres::Client;
 
 use super::ddl::TableName;
-use super::error::PostgresError;
+use super::error::query_error;
 use crate::target_lock::Waiter;
 
 /// The first key of DataForge's advisory locks ("DFlk"), so they stay apart from others'.
@@ -32,18 +32,7 @@ pub(crate) async fn lock_table(
     timeout: Duration,
 ) -> Result<(), ComponentError> {
     let key = table.quoted();
-    let query_err = |action: &str| {
-        let action = action.to_owned();
-        let table = table.display();
-        move |source| {
-            PostgresError::Query {
-                action,
-                table,
-                source,
-            }
-            .into_component()
-        }
-    };
+    let query_err = |action: &str| query_error(action, table);
     let name = application_name(ctx);
     client
         .execute("SELECT set_config('application_name', $1, false)", &[&name])
