@@ -186,6 +186,50 @@ fn run_loads_writes_a_report_and_uses_exit_codes() {
     );
 }
 
+/// Integers beyond 64 bits load exactly; one beyond a decimal fails the run (exit 1) naming
+/// the file, the line and the number: never a rounded float, never exit 0.
+#[test]
+fn integers_beyond_64_bits_load_exactly_or_fail_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "in.jsonl",
+        "{\"id\":123456789012345678901234567,\"n\":-9223372036854775809,\"f\":2.5}\n",
+    );
+    write(
+        dir.path(),
+        "p.json",
+        r#"{"dag_id": "big", "source": {"type": "file", "path": "in.jsonl"},
+            "destination": {"type": "file", "path": "out.csv"}}"#,
+    );
+    let out = dataforge(dir.path(), &["run", "p.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let csv = std::fs::read_to_string(dir.path().join("out.csv")).expect("output");
+    assert_eq!(
+        csv,
+        "id,n,f\n123456789012345678901234567,-9223372036854775809,2.5\n"
+    );
+
+    write(
+        dir.path(),
+        "huge.jsonl",
+        "{\"id\":1}\n{\"id\":123456789012345678901234567890}\n",
+    );
+    write(
+        dir.path(),
+        "huge.json",
+        r#"{"dag_id": "huge", "source": {"type": "file", "path": "huge.jsonl"},
+            "destination": {"type": "file", "path": "huge.csv"}}"#,
+    );
+    let out = dataforge(dir.path(), &["run", "huge.json"]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("huge.jsonl: line 2: "), "{said}");
+    assert!(said.contains("123456789012345678901234567890"), "{said}");
+    assert!(said.contains("quote it"), "{said}");
+    assert!(!dir.path().join("huge.csv").exists());
+}
+
 #[test]
 fn schema_is_json_with_every_component() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -13,13 +13,15 @@ use std::fmt;
 use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat};
 pub use compact_str::CompactString;
 use rust_decimal::Decimal;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 mod columns;
+mod json;
 mod parse_buffers;
 
 pub use columns::Columns;
+pub use json::JsonError;
 
 /// One value of a record: JSON's kinds plus the typed values a `cast` produces.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -509,9 +511,71 @@ impl Serialize for Record {
     }
 }
 
-struct ValueVisitor;
+/// How the visitors turn the numbers a parser hands them into values.
+///
+/// A parser gives integer literals beyond 64 bits as floats, like any float: [`Fast`], the
+/// mode of the `Deserialize` impls, refuses floats from 2^63 on (they may be such integers) and
+/// [`json::parse`] parses the text again in the exact mode, which reads each number's text.
+trait Numbers: Copy {
+    /// The value of a float the parser read.
+    fn float<E: de::Error>(self, v: f64) -> Result<Value, E>;
+    /// Notes that the parser read an integer (the exact mode counts numbers to find its place).
+    fn integer(self) {}
+}
 
-impl<'de> Visitor<'de> for ValueVisitor {
+/// Floats from this magnitude on may be integer literals beyond `i64` (2^63): the parsers give
+/// positive ones up to `u64::MAX` as `u64`, every other one as a float.
+const BEYOND_64_BITS: f64 = 9_223_372_036_854_775_808.0;
+
+/// The mode of the `Deserialize` impls: numbers as the parser gives them, except floats from
+/// 2^63 on, which are refused (see [`Numbers`]).
+#[derive(Clone, Copy)]
+struct Fast;
+
+impl Numbers for Fast {
+    #[inline(always)]
+    fn float<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        // (JSON parsers never give NaN, which would be refused.)
+        if v.abs() < BEYOND_64_BITS {
+            Ok(Value::Float(v))
+        } else {
+            Err(maybe_beyond_64_bits())
+        }
+    }
+}
+
+#[cold]
+fn maybe_beyond_64_bits<E: de::Error>() -> E {
+    E::custom(json::MAYBE_BEYOND_64_BITS)
+}
+
+/// Deserializes one [`Value`] in mode `N`.
+#[derive(Clone, Copy)]
+struct ValueSeed<N>(N);
+
+impl<'de, N: Numbers> de::DeserializeSeed<'de> for ValueSeed<N> {
+    type Value = Value;
+    #[inline]
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor(self.0))
+    }
+}
+
+/// Deserializes one [`Record`] in mode `N`.
+#[derive(Clone, Copy)]
+struct RecordSeed<N>(N);
+
+impl<'de, N: Numbers> de::DeserializeSeed<'de> for RecordSeed<N> {
+    type Value = Record;
+    #[inline]
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Record, D::Error> {
+        d.deserialize_map(RecordVisitor(self.0))
+    }
+}
+
+struct ValueVisitor<N>(N);
+
+impl<'de, N: Numbers> Visitor<'de> for ValueVisitor<N> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -521,21 +585,29 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Bool(v))
     }
     fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        self.0.integer();
         Ok(Value::Int(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        self.0.integer();
         Ok(i64::try_from(v).map_or_else(|_| Value::Decimal(Decimal::from(v)), Value::Int))
     }
-    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
-        Ok(Decimal::from_i128_with_scale(v, 0).into())
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        self.0.integer();
+        Decimal::try_from_i128_with_scale(v, 0)
+            .map(Value::Decimal)
+            .map_err(|_| E::custom(json::BEYOND_DECIMAL))
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        self.0.integer();
         i128::try_from(v)
-            .map(|v| Decimal::from_i128_with_scale(v, 0).into())
-            .map_err(|_| E::custom("integer too large"))
+            .ok()
+            .and_then(|v| Decimal::try_from_i128_with_scale(v, 0).ok())
+            .map(Value::Decimal)
+            .ok_or_else(|| E::custom(json::BEYOND_DECIMAL))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Float(v))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        self.0.float(v)
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.into()))
@@ -550,27 +622,29 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Null)
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        Value::deserialize(d)
+        ValueSeed(self.0).deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = parse_buffers::elements();
-        while let Some(v) = seq.next_element()? {
+        while let Some(v) = seq.next_element_seed(ValueSeed(self.0))? {
             out.push(v);
         }
         Ok(Value::Array(parse_buffers::exact_elements(out)))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
-        RecordVisitor.visit_map(map).map(Value::Object)
+        RecordVisitor(self.0).visit_map(map).map(Value::Object)
     }
 }
 
+/// Integer literals beyond 64 bits, and floats from 2^63 on, are refused: a parser gives both
+/// as floats, and cannot tell them apart. [`Value::from_json`] keeps such integers exact.
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValueVisitor)
+        ValueSeed(Fast).deserialize(d)
     }
 }
 
-struct RecordVisitor;
+struct RecordVisitor<N>(N);
 
 /// A key that borrows from the input when the deserializer allows it.
 struct Key(CompactString);
@@ -591,7 +665,7 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
-impl<'de> Visitor<'de> for RecordVisitor {
+impl<'de, N: Numbers> Visitor<'de> for RecordVisitor<N> {
     type Value = Record;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -605,7 +679,7 @@ impl<'de> Visitor<'de> for RecordVisitor {
         // wins, as in serde_json) is searched for only when its bit is already set.
         let mut seen: u64 = 0;
         while let Some(Key(key)) = map.next_key()? {
-            let value: Value = map.next_value()?;
+            let value: Value = map.next_value_seed(ValueSeed(self.0))?;
             let bit = 1u64 << (key_hash(&key) & 63);
             if seen & bit != 0
                 && let Some(slot) = names
@@ -641,9 +715,11 @@ fn key_hash(key: &str) -> u32 {
     }
 }
 
+/// Integer literals beyond 64 bits, and floats from 2^63 on, are refused: a parser gives both
+/// as floats, and cannot tell them apart. [`Record::from_json`] keeps such integers exact.
 impl<'de> Deserialize<'de> for Record {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(RecordVisitor)
+        RecordSeed(Fast).deserialize(d)
     }
 }
 
@@ -763,6 +839,156 @@ mod tests {
                 check(&Value::Object(row));
             }
         }
+    }
+
+    /// Integers keep their exact value at every boundary, whatever their sign or nesting:
+    /// `i64` as integers, beyond it as decimals, beyond a decimal an error naming them; float
+    /// literals stay floats, however large.
+    #[test]
+    fn integers_beyond_64_bits_stay_exact_or_are_refused() {
+        let dec = |s: &str| Value::Decimal(Decimal::from_str_exact(s).expect("decimal"));
+        let cases = [
+            ("9223372036854775807", Value::Int(i64::MAX)),
+            ("-9223372036854775808", Value::Int(i64::MIN)),
+            ("9223372036854775808", dec("9223372036854775808")),
+            ("-9223372036854775809", dec("-9223372036854775809")),
+            ("18446744073709551615", dec("18446744073709551615")),
+            ("18446744073709551616", dec("18446744073709551616")),
+            ("-18446744073709551616", dec("-18446744073709551616")),
+            ("99999999999999999999", dec("99999999999999999999")),
+            // 28 digits.
+            (
+                "1234567890123456789012345678",
+                dec("1234567890123456789012345678"),
+            ),
+            (
+                "-1234567890123456789012345678",
+                dec("-1234567890123456789012345678"),
+            ),
+            // 29 digits: the largest decimal.
+            (
+                "79228162514264337593543950335",
+                dec("79228162514264337593543950335"),
+            ),
+            (
+                "-79228162514264337593543950335",
+                dec("-79228162514264337593543950335"),
+            ),
+            // Float literals stay floats.
+            ("1e30", Value::Float(1e30)),
+            ("1.0e29", Value::Float(1e29)),
+            ("-1.5E19", Value::Float(-1.5e19)),
+            (
+                "123456789012345678901234567890.0",
+                Value::Float(1.2345678901234568e29),
+            ),
+            ("9.3e18", Value::Float(9.3e18)),
+            ("2.5", Value::Float(2.5)),
+            ("1e2", Value::Float(100.0)),
+        ];
+        for (number, expected) in cases {
+            for text in [
+                format!(r#"{{"n":{number}}}"#),
+                format!("{{\"s\":\"1 \\\" 2\",\n \"n\" : {number} }}"),
+            ] {
+                let r = Record::from_json(text.as_bytes()).expect(&text);
+                assert_eq!(r.get("n"), Some(&expected), "{text}");
+            }
+            let nested =
+                format!(r#"{{"a":[1,-2.5,{{"b":[{number},"-9",{number}]}}],"c":{number},"d":7}}"#);
+            let r = Record::from_json(nested.as_bytes()).expect(&nested);
+            let inner =
+                record! {"b" => vec![expected.clone(), Value::from("-9"), expected.clone()]};
+            let a = Value::Array(vec![
+                Value::Int(1),
+                Value::Float(-2.5),
+                Value::Object(inner),
+            ]);
+            assert_eq!(r.get("a"), Some(&a), "{nested}");
+            assert_eq!(r.get("c"), Some(&expected), "{nested}");
+            assert_eq!(r.get("d"), Some(&Value::Int(7)), "{nested}");
+            let array = format!("[{number}, {{\"x\": {number}}}]");
+            let v = Value::from_json(&array).expect(&array);
+            let x = Value::Object(record! {"x" => expected.clone()});
+            assert_eq!(v, Value::Array(vec![expected.clone(), x]), "{array}");
+        }
+        // A duplicate key: the last value wins, exact.
+        let r =
+            Record::from_json(br#"{"n":18446744073709551616,"m":1e30,"n":-18446744073709551617}"#)
+                .expect("valid");
+        assert_eq!(r.get("n"), Some(&dec("-18446744073709551617")));
+        assert_eq!(r.get("m"), Some(&Value::Float(1e30)));
+    }
+
+    #[test]
+    fn integers_beyond_a_decimal_are_named_by_line_and_column() {
+        let cases = [
+            ("79228162514264337593543950336", 29),
+            ("123456789012345678901234567890", 30),
+            ("-123456789012345678901234567890", 30),
+        ];
+        for (number, digits) in cases {
+            for text in [
+                format!("{{\"id\":\"x\",\n  \"n\": [1e30, {{\"v\": {number}}}]}}"),
+                format!("{{\"n\":{number}}}"),
+            ] {
+                let e = Record::from_json(text.as_bytes()).expect_err(&text);
+                let (line, column) = if text.contains('\n') { (2, 21) } else { (1, 6) };
+                assert!(
+                    matches!(&e, JsonError::IntegerTooLarge { number: n, digits: d, line: l, column: c }
+                        if n == number && *d == digits && *l == line && *c == column),
+                    "{text}: {e:?}"
+                );
+                let message = e.to_string();
+                assert!(message.contains(number), "{message}");
+                assert!(message.contains("quote it"), "{message}");
+            }
+        }
+        let long = format!(r#"{{"n":{}}}"#, "9".repeat(300));
+        match Record::from_json(long.as_bytes()) {
+            Err(JsonError::IntegerTooLarge { number, digits, .. }) => {
+                assert_eq!((number.chars().count(), digits), (41, 300), "{number}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Invalid JSON keeps the parser's own error, whatever its numbers.
+        for bad in [
+            r#"{"n":-1e30,}"#,
+            r#"{"n":1e30 "m":2}"#,
+            r#"{"n":12,"#,
+            "[1]",
+        ] {
+            let e = Record::from_json(bad.as_bytes()).expect_err(bad);
+            assert!(matches!(e, JsonError::Invalid(_)), "{bad}: {e:?}");
+        }
+        assert!(matches!(
+            Record::from_json(b"{\"s\":\"\xff\",\"n\":1e30}"),
+            Err(JsonError::Invalid(_))
+        ));
+    }
+
+    /// A parser gives an integer beyond 64 bits as a float, as it gives `1e30`: deserialized
+    /// through serde alone, both are refused rather than rounded.
+    #[test]
+    fn serde_alone_refuses_what_it_cannot_keep_exact() {
+        for text in [
+            r#"{"n":123456789012345678901234567890}"#,
+            r#"{"a":[-9223372036854775809]}"#,
+            r#"{"n":1e30}"#,
+        ] {
+            let e = sonic_rs::from_str::<Record>(text)
+                .expect_err(text)
+                .to_string();
+            assert!(e.contains("Record::from_json"), "{e}");
+            let e = serde_json::from_str::<Record>(text)
+                .expect_err(text)
+                .to_string();
+            assert!(e.contains("Record::from_json"), "{e}");
+        }
+        let r: Record = serde_json::from_str(r#"{"n":18446744073709551615,"f":9.2e18}"#)
+            .expect("within 64 bits");
+        assert_eq!(r.get("n"), Some(&Value::Decimal(Decimal::from(u64::MAX))));
+        assert_eq!(r.get("f"), Some(&Value::Float(9.2e18)));
     }
 
     #[test]

@@ -4,8 +4,8 @@ use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, Columns, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
-    Value,
+    Batch, Columns, ComponentError, ConfigErrors, JsonError, Record, RowContext, Transform,
+    TransformFactory, Value,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
@@ -435,9 +435,11 @@ fn cast_value(v: &Value, to: CastType, format: &TimeFormat) -> Result<Option<Val
         CastType::Timestamp => Value::Timestamp(to_timestamp(v, format)?),
         CastType::Date => Value::Date(to_date(v, format)?),
         CastType::Json => match v {
-            Value::String(s) => {
-                serde_json::from_str::<Value>(s).map_err(|e| format!("invalid JSON: {e}"))?
-            }
+            // Integers beyond 64 bits stay exact (decimals) or reject the row, never floats.
+            Value::String(s) => Value::from_json(s).map_err(|e| match e {
+                JsonError::Invalid(e) => format!("invalid JSON: {e}"),
+                other => other.to_string(),
+            })?,
             other => other.clone(),
         },
     };
@@ -458,6 +460,9 @@ fn to_integer(v: &Value) -> Result<i64, String> {
             if let Ok(i) = t.parse::<i64>() {
                 return Ok(i);
             }
+            if is_integer_literal(t) {
+                return Err(OUT_OF_RANGE.into());
+            }
             match parse_decimal(t) {
                 Some(d) => decimal_to_i64(&d),
                 None => Err("not an integer".into()),
@@ -467,6 +472,14 @@ fn to_integer(v: &Value) -> Result<i64, String> {
     }
 }
 
+const OUT_OF_RANGE: &str = "out of the 64-bit integer range";
+
+/// True for digits after an optional sign: an integer however long.
+fn is_integer_literal(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn float_to_i64(f: f64) -> Result<i64, String> {
     // 2^63 is exactly representable; every float below it in magnitude that is integral fits.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
@@ -474,7 +487,7 @@ fn float_to_i64(f: f64) -> Result<i64, String> {
         return Err("not an integral number".into());
     }
     if !(-LIMIT..LIMIT).contains(&f) {
-        return Err("out of the 64-bit integer range".into());
+        return Err(OUT_OF_RANGE.into());
     }
     Ok(f as i64)
 }
@@ -483,8 +496,7 @@ fn decimal_to_i64(d: &Decimal) -> Result<i64, String> {
     if !d.fract().is_zero() {
         return Err("not an integral number".into());
     }
-    d.to_i64()
-        .ok_or_else(|| "out of the 64-bit integer range".into())
+    d.to_i64().ok_or_else(|| OUT_OF_RANGE.into())
 }
 
 /// `s` without leading and trailing whitespace, as `str::trim`; a string that starts and ends
@@ -498,10 +510,14 @@ fn trim(s: &str) -> &str {
     }
 }
 
+/// `s` as a decimal, exactly: a number with more digits than a decimal keeps is `None`, not
+/// rounded (`from_scientific` rounds its mantissa, so the mantissa is checked first).
 fn parse_decimal(s: &str) -> Option<Decimal> {
-    Decimal::from_str_exact(s)
-        .ok()
-        .or_else(|| Decimal::from_scientific(s).ok())
+    Decimal::from_str_exact(s).ok().or_else(|| {
+        let (mantissa, _) = s.split_once(['e', 'E'])?;
+        Decimal::from_str_exact(mantissa).ok()?;
+        Decimal::from_scientific(s).ok()
+    })
 }
 
 fn to_float(v: &Value) -> Result<f64, String> {

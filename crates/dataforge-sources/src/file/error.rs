@@ -62,6 +62,25 @@ pub enum FileSourceError {
         /// The parser's message.
         message: String,
     },
+    /// A JSON integer literal beyond the largest decimal: refused rather than rounded.
+    #[error(
+        "{}: line {line}: the integer {number} ({digits} digits, column {column}) is beyond the \
+         largest decimal (79228162514264337593543950335): refused rather than rounded to a \
+         float; to keep it exactly, quote it in the file (\"…\") so that it loads as a string",
+        path.display()
+    )]
+    IntegerTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The line number, from 1.
+        line: u64,
+        /// The byte column within the line, from 1.
+        column: u64,
+        /// The literal, cut after 40 characters.
+        number: String,
+        /// Its number of digits.
+        digits: usize,
+    },
     /// A JSONL line or a JSON array's element is not an object.
     #[error("{}: line {line}: expected a JSON object, found {found}", path.display())]
     NotAnObject {

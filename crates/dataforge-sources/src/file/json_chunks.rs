@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dataforge_core::{Batch, BatchSender, ComponentError, DeferredBatch, Record};
+use dataforge_core::{Batch, BatchSender, ComponentError, DeferredBatch, JsonError, Record};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -75,14 +75,37 @@ impl Chunk {
                     found: describe(first),
                 });
             }
-            match sonic_rs::from_slice::<Record>(text) {
+            match Record::from_json(text) {
                 Ok(record) => batch.push(record),
-                Err(e) => {
+                Err(JsonError::Invalid(e)) => {
                     let (line, message) = parse_error(&e, at);
                     return Err(FileSourceError::InvalidJson {
                         path: self.path.to_path_buf(),
                         line,
                         message,
+                    });
+                }
+                Err(JsonError::IntegerTooLarge {
+                    number,
+                    digits,
+                    line,
+                    column,
+                }) => {
+                    let (line, column) = in_file(at, line, column);
+                    return Err(FileSourceError::IntegerTooLarge {
+                        path: self.path.to_path_buf(),
+                        line,
+                        column,
+                        number,
+                        digits,
+                    });
+                }
+                // `JsonError` may gain variants: any other is invalid JSON at the object.
+                Err(e) => {
+                    return Err(FileSourceError::InvalidJson {
+                        path: self.path.to_path_buf(),
+                        line: at.line,
+                        message: e.to_string(),
                     });
                 }
             }
@@ -109,10 +132,7 @@ impl Chunk {
 /// The parser counts lines and columns within the text it was given, which starts at `at`;
 /// its own "at line 1 column N" would contradict the file's line number shown beside it.
 fn parse_error(e: &sonic_rs::Error, at: Position) -> (u64, String) {
-    let (line, column) = match e.line() as u64 {
-        0 | 1 => (at.line, at.column - 1 + e.column() as u64),
-        n => (at.line + n - 1, e.column() as u64),
-    };
+    let (line, column) = in_file(at, e.line() as u64, e.column() as u64);
     let text = e.to_string();
     let message = match text.split_once(" at line ") {
         Some((reason, rest)) => {
@@ -122,6 +142,15 @@ fn parse_error(e: &sonic_rs::Error, at: Position) -> (u64, String) {
         None => text,
     };
     (line, message)
+}
+
+/// The line and column in the file of a place at `line` and `column` (from 1) within the text
+/// of an object that starts at `at`.
+fn in_file(at: Position, line: u64, column: u64) -> (u64, u64) {
+    match line {
+        0 | 1 => (at.line, at.column - 1 + column),
+        n => (at.line + n - 1, column),
+    }
 }
 
 /// What a value starting with `b` is, for "expected …, found …" messages.

@@ -171,6 +171,72 @@ async fn reads_jsonl_with_unicode_nested_values_and_big_integers() {
     assert_eq!(rows[1].get("f"), Some(&Value::Float(-1.5)));
 }
 
+/// Integer literals beyond 64 bits, at any depth and of either sign, reach the rows exactly
+/// (as decimals) through both JSON formats; float literals stay floats.
+#[tokio::test]
+async fn integers_beyond_64_bits_stay_exact_in_jsonl_and_json_arrays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = [
+        r#"{"id":1,"big":18446744073709551616,"f":1e30}"#,
+        r#"{"id":2,"n":{"a":[-9223372036854775809,"x\"1",1234567890123456789012345678]}}"#,
+        r#"{"id":3,"max":79228162514264337593543950335,"g":1.0e29}"#,
+    ];
+    let dec = |s: &str| Value::Decimal(s.parse().expect("decimal"));
+    let jsonl = write(dir.path(), "big.jsonl", &rows.join("\n"));
+    let array = write(
+        dir.path(),
+        "big.json",
+        &format!("[\n{}\n]", rows.join(",\n  ")),
+    );
+    for path in [jsonl, array] {
+        let got = read(json!({"path": path}), 2).await;
+        assert_eq!(ids(&got), [1, 2, 3], "{path}");
+        assert_eq!(
+            got[0].get("big"),
+            Some(&dec("18446744073709551616")),
+            "{path}"
+        );
+        assert_eq!(got[0].get("f"), Some(&Value::Float(1e30)), "{path}");
+        let a = got[1]
+            .get("n")
+            .and_then(Value::as_object)
+            .and_then(|n| n.get("a"));
+        let expected = Value::Array(vec![
+            dec("-9223372036854775809"),
+            Value::from("x\"1"),
+            dec("1234567890123456789012345678"),
+        ]);
+        assert_eq!(a, Some(&expected), "{path}");
+        let max = dec("79228162514264337593543950335");
+        assert_eq!(got[2].get("max"), Some(&max), "{path}");
+        assert_eq!(got[2].get("g"), Some(&Value::Float(1e29)), "{path}");
+    }
+}
+
+/// An integer beyond a decimal fails the run with an error naming the file, the line and the
+/// number, never a rounded float.
+#[tokio::test]
+async fn integers_beyond_a_decimal_fail_naming_file_line_and_number() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jsonl = write(
+        dir.path(),
+        "huge.jsonl",
+        "{\"id\":1}\n\n{\"id\":2,\"n\":{\"a\":[-123456789012345678901234567890]}}\n",
+    );
+    let array = write(
+        dir.path(),
+        "huge.json",
+        "[{\"id\":1},\n {\"id\":2,\n  \"n\":{\"a\":[-123456789012345678901234567890]}}]",
+    );
+    for (path, name, line) in [(jsonl, "huge.jsonl", 3), (array, "huge.json", 3)] {
+        let err = read_err(json!({"path": path})).await;
+        assert!(err.contains(&format!("{name}: line {line}: ")), "{err}");
+        assert!(err.contains("-123456789012345678901234567890"), "{err}");
+        assert!(err.contains("30 digits"), "{err}");
+        assert!(err.contains("quote it"), "{err}");
+    }
+}
+
 #[tokio::test]
 async fn jsonl_batches_are_full_and_in_order() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -123,6 +123,63 @@ fn huge_numbers_are_errors_not_wraps() {
     assert_eq!(cast("float", big), Ok(Value::Float(u64::MAX as f64)));
 }
 
+/// Integers beyond a decimal, in strings or in JSON text, reject the row: never a rounded
+/// float or decimal. Up to the largest decimal they convert exactly.
+#[test]
+fn integers_beyond_a_decimal_reject_the_row_never_rounded() {
+    let thirty = "123456789012345678901234567890";
+    // JSON text keeps its integers exact, or rejects the row naming the number.
+    assert_eq!(
+        cast("json", "18446744073709551616"),
+        Ok(Value::Decimal(
+            Decimal::from_str_exact("18446744073709551616").expect("dec")
+        ))
+    );
+    assert_eq!(
+        cast("json", r#"{"id": [-1234567890123456789012345678]}"#),
+        Ok(Value::Object(record! {"id" => vec![Value::Decimal(
+            Decimal::from_str_exact("-1234567890123456789012345678").expect("dec")
+        )]}))
+    );
+    assert_eq!(
+        cast("json", "[1e30]"),
+        Ok(Value::Array(vec![Value::Float(1e30)]))
+    );
+    let e = cast("json", format!(r#"{{"id": {thirty}}}"#)).expect_err("too large");
+    assert!(e.contains(thirty) && e.contains("30 digits"), "{e}");
+    // A mantissa with more digits than a decimal keeps is refused, not rounded.
+    assert!(cast("decimal", "1.23456789012345678901234567890123e2").is_err());
+    assert!(cast("decimal", "0.12345678901234567890123456789012").is_err());
+    assert_eq!(
+        cast("decimal", "1.5e2"),
+        Ok(Value::Decimal(Decimal::new(150, 0)))
+    );
+    for s in [
+        thirty,
+        "-123456789012345678901234567890",
+        " 123456789012345678901234567890 ",
+    ] {
+        assert_eq!(
+            cast("integer", s),
+            Err(
+                "cannot cast column `c` from string to integer: out of the 64-bit integer range"
+                    .into()
+            ),
+            "{s}"
+        );
+        let e = cast("decimal", s).expect_err(s);
+        assert!(
+            e.starts_with("cannot cast column `c` from string to decimal: "),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        cast("decimal", "-79228162514264337593543950335"),
+        Ok(Value::Decimal(Decimal::MIN))
+    );
+    assert!(cast("decimal", "79228162514264337593543950336").is_err());
+}
+
 #[test]
 fn numbers_between_numbers() {
     assert_eq!(cast("integer", 3.0), Ok(Value::Int(3)));
