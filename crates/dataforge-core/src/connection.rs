@@ -194,15 +194,87 @@ pub enum ConnectionError {
         /// The parser's reason (which does not quote the URI).
         reason: String,
     },
+    /// The provider cannot answer now (a secrets backend down, a rate limit, a timeout); a
+    /// later attempt may succeed, so a run retries it.
+    #[error("connection `{conn_id}` is temporarily unavailable: {reason}")]
+    Unavailable {
+        /// The id asked for.
+        conn_id: String,
+        /// Why, without secrets.
+        reason: String,
+    },
 }
 
-/// Resolves a `conn_id` to a [`Connection`].
+impl ConnectionError {
+    /// A connection the provider cannot resolve now, for a reason a later attempt may not meet.
+    pub fn unavailable(conn_id: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Self::Unavailable {
+            conn_id: conn_id.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The id of the connection asked for.
+    pub fn conn_id(&self) -> &str {
+        match self {
+            Self::Missing { conn_id, .. }
+            | Self::InvalidUri { conn_id, .. }
+            | Self::Unavailable { conn_id, .. } => conn_id,
+        }
+    }
+
+    /// True when a later attempt may succeed ([`ConnectionError::Unavailable`]); a missing or
+    /// invalid connection stays so until someone fixes it.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// Resolves a `conn_id` to a [`Connection`]: plug in your secrets backend here, and give it to
+/// a run with `RunOptions`.
+///
+/// The method is async (a secrets backend is a network call away): implementations use
+/// `#[async_trait]` (re-exported as [`dataforge_core::async_trait`](crate::async_trait)), as
+/// every trait of this crate with async methods. Forgetting it gives
+/// `error[E0195]: lifetime parameters or bounds on method do not match the trait declaration`.
+///
+/// Say [`ConnectionError::Unavailable`] when the backend cannot answer now: the component's
+/// `?` turns it into a retryable error and the run tries again (`retries` in `default_args`).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use dataforge_core::{async_trait, Connection, ConnectionError, ConnectionProvider};
+///
+/// /// Connections from a vault, here a map that a real service would fetch over the network.
+/// struct Vault {
+///     secrets: HashMap<String, String>,
+/// }
+///
+/// #[async_trait]
+/// impl ConnectionProvider for Vault {
+///     async fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError> {
+///         match self.secrets.get(conn_id) {
+///             Some(uri) => Connection::parse(conn_id, uri),
+///             None => Err(ConnectionError::unavailable(conn_id, "the vault is sealed")),
+///         }
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let vault = Vault { secrets: HashMap::from([("pg".into(), "postgres://db/app".into())]) };
+/// assert_eq!(vault.connection("pg").await?.host(), Some("db"));
+/// assert!(vault.connection("s3").await.unwrap_err().is_retryable());
+/// # Ok::<(), ConnectionError>(())
+/// # }).unwrap();
+/// ```
+#[async_trait::async_trait]
 pub trait ConnectionProvider: Send + Sync + 'static {
     /// Looks a connection up.
     ///
     /// # Errors
-    /// When it is not defined or does not parse.
-    fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError>;
+    /// [`ConnectionError::Missing`] when it is not defined, [`ConnectionError::InvalidUri`] when
+    /// it does not parse, [`ConnectionError::Unavailable`] when the provider cannot answer now.
+    async fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError>;
 }
 
 /// Connections from `DATAFORGE_CONN_<CONN_ID upper-cased>` environment variables.
@@ -219,8 +291,9 @@ impl EnvConnections {
     }
 }
 
+#[async_trait::async_trait]
 impl ConnectionProvider for EnvConnections {
-    fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError> {
+    async fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError> {
         let var = Self::variable(conn_id);
         match std::env::var(&var) {
             Ok(uri) if !uri.is_empty() => Connection::parse(conn_id, &uri),
@@ -255,8 +328,9 @@ impl StaticConnections {
     }
 }
 
+#[async_trait::async_trait]
 impl ConnectionProvider for StaticConnections {
-    fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError> {
+    async fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError> {
         self.connections
             .get(conn_id)
             .cloned()
@@ -304,15 +378,17 @@ mod tests {
         assert!(!bad.to_string().contains("pw"));
     }
 
-    #[test]
-    fn env_variable_names_are_upper_case() {
+    #[tokio::test]
+    async fn env_variable_names_are_upper_case() {
         assert_eq!(
             EnvConnections::variable("postgres_default"),
             "DATAFORGE_CONN_POSTGRES_DEFAULT"
         );
         let missing = EnvConnections
             .connection("surely_not_defined_here")
+            .await
             .expect_err("missing");
+        assert!(!missing.is_retryable());
         assert!(
             missing
                 .to_string()

@@ -151,12 +151,14 @@ impl RunContext {
     pub fn params(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.inner.params
     }
-    /// Resolves a connection by id.
+    /// Resolves a connection by id, through the run's [`ConnectionProvider`]. `?` in a
+    /// component turns its error into a [`ComponentError`](crate::ComponentError), retryable
+    /// when the provider says the connection is temporarily unavailable.
     ///
     /// # Errors
-    /// When it is not defined or its URI is invalid.
-    pub fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError> {
-        self.inner.connections.connection(conn_id)
+    /// When it is not defined, its URI is invalid, or the provider cannot answer now.
+    pub async fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError> {
+        self.inner.connections.connection(conn_id).await
     }
     /// The pipeline's state for this run.
     pub fn state(&self) -> &StateHandle {

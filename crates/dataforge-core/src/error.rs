@@ -5,13 +5,16 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::connection::ConnectionError;
 use crate::registry::ComponentKind;
+use crate::state::StateError;
 
 /// A boxed error from a component's own error type.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Whether the runner may retry after a [`ComponentError`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Retry {
     /// A later attempt may succeed (network, timeouts, 5xx, serialization failures).
     Retryable,
@@ -22,7 +25,25 @@ pub enum Retry {
 /// An error raised by a source, transform or destination while running.
 ///
 /// Components keep their own `thiserror` enums and wrap them here with [`ComponentError::retryable`]
-/// or [`ComponentError::fatal`]; the runner adds the pipeline and component names.
+/// or [`ComponentError::fatal`]; the runner adds the pipeline and component names. A message
+/// alone is fatal ([`ComponentError::msg`]) unless it says otherwise
+/// ([`ComponentError::retryable_msg`]).
+///
+/// `?` converts the core's own errors, retryable or not by their kind: a
+/// [`ConnectionError`](crate::ConnectionError) (a connection that is missing or invalid is
+/// fatal, one that is [temporarily unavailable](crate::ConnectionError::Unavailable) is
+/// retryable) and a [`StateError`](crate::StateError) (I/O retryable, a corrupt file fatal).
+///
+/// ```
+/// use dataforge_core::{ComponentError, Connection, ConnectionError, Retry};
+///
+/// fn open(uri: &str) -> Result<Connection, ComponentError> {
+///     Ok(Connection::parse("warehouse", uri)?) // a bad URI: fatal
+/// }
+/// assert_eq!(open("not a uri").unwrap_err().retry(), Retry::Fatal);
+/// assert_eq!(ComponentError::msg("bad column").retry(), Retry::Fatal);
+/// assert_eq!(ComponentError::retryable_msg("timed out").retry(), Retry::Retryable);
+/// ```
 #[derive(Debug)]
 pub struct ComponentError {
     retry: Retry,
@@ -56,15 +77,21 @@ impl ComponentError {
         }
     }
 
-    /// A retryable error from a message.
+    /// A fatal error from a message: retrying cannot fix it. For a failure a later attempt may
+    /// not repeat (network, I/O, a lock held elsewhere), use [`ComponentError::retryable_msg`].
     pub fn msg(message: impl Into<String>) -> Self {
+        Self::fatal_msg(message)
+    }
+
+    /// A retryable error from a message: a later attempt may succeed.
+    pub fn retryable_msg(message: impl Into<String>) -> Self {
         Self {
             retry: Retry::Retryable,
             inner: Inner::Message(message.into()),
         }
     }
 
-    /// A fatal error from a message.
+    /// A fatal error from a message (the same as [`ComponentError::msg`]).
     pub fn fatal_msg(message: impl Into<String>) -> Self {
         Self {
             retry: Retry::Fatal,
@@ -135,9 +162,34 @@ impl StdError for ComponentError {
     }
 }
 
+/// `?` on a connection: retryable when the connection is
+/// [temporarily unavailable](ConnectionError::Unavailable), fatal when it is missing or invalid.
+impl From<ConnectionError> for ComponentError {
+    fn from(error: ConnectionError) -> Self {
+        if error.is_retryable() {
+            Self::retryable(error)
+        } else {
+            Self::fatal(error)
+        }
+    }
+}
+
+/// `?` on the state store: retryable for I/O and other stores' failures, fatal for a corrupt
+/// state file (retrying reads the same file).
+impl From<StateError> for ComponentError {
+    fn from(error: StateError) -> Self {
+        if error.is_retryable() {
+            Self::retryable(error)
+        } else {
+            Self::fatal(error)
+        }
+    }
+}
+
 /// The stage of a pipeline an error came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Stage {
     /// The source.
     Extract,
@@ -217,7 +269,7 @@ pub enum RunError {
         pipeline: String,
         /// The store's error.
         #[source]
-        source: crate::state::StateError,
+        source: StateError,
     },
 }
 

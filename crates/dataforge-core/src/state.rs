@@ -41,6 +41,14 @@ pub enum StateError {
     Other(#[source] crate::error::BoxError),
 }
 
+impl StateError {
+    /// True when a later attempt may succeed: I/O and other stores' failures are; a corrupt
+    /// state file is not (retrying reads the same file).
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Corrupt { .. })
+    }
+}
+
 /// Where pipeline state lives. The embedded default is [`FileStateStore`].
 #[async_trait]
 pub trait StateStore: Send + Sync + 'static {

@@ -58,7 +58,7 @@ impl MemorySource {
         if self.fatal {
             ComponentError::fatal_msg(message)
         } else {
-            ComponentError::msg(message)
+            ComponentError::retryable_msg(message)
         }
     }
 }

@@ -44,7 +44,7 @@ impl OnEmpty {
                     ..LoadSummary::default()
                 }))
             }
-            OnEmpty::Fail => Some(Err(ComponentError::msg(format!(
+            OnEmpty::Fail => Some(Err(ComponentError::retryable_msg(format!(
                 "{kind} destination: the source gave no rows and on_empty is `fail`; \
                  {target} was left as it was"
             )))),

@@ -96,7 +96,9 @@ impl Source for FlakySource {
         }
         for (i, chunk) in rows().chunks(2).enumerate() {
             if attempt == 1 && i == 2 {
-                return Err(ComponentError::msg("planned failure after two batches"));
+                return Err(ComponentError::retryable_msg(
+                    "planned failure after two batches",
+                ));
             }
             out.send(chunk.to_vec()).await?;
         }

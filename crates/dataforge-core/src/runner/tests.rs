@@ -607,7 +607,7 @@ async fn a_post_load_failure_is_not_retried_because_the_data_is_committed() {
             self.0.load(input, ctx).await
         }
         async fn post_load(&self, _: &RunContext) -> Result<(), ComponentError> {
-            Err(ComponentError::msg("refresh failed"))
+            Err(ComponentError::retryable_msg("refresh failed"))
         }
     }
     let dest = CollectingDestination::new();
@@ -643,7 +643,7 @@ impl Destination for FlakyDestination {
     ) -> Result<crate::LoadSummary, ComponentError> {
         if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
             while input.recv().await?.is_some() {}
-            return Err(ComponentError::msg("warehouse unavailable"));
+            return Err(ComponentError::retryable_msg("warehouse unavailable"));
         }
         self.inner.load(input, ctx).await
     }

@@ -148,11 +148,13 @@ pub enum PostgresError {
 }
 
 impl PostgresError {
-    /// Wraps the error for the runner: connection trouble, serialization failures and
+    /// Wraps the error for the runner: connection trouble (a provider temporarily unavailable,
+    /// a server that does not answer), serialization failures and
     /// deadlocks are retryable; everything else (bad data, auth, SQL errors) is fatal.
     pub fn into_component(self) -> ComponentError {
         let retryable = match &self {
             PostgresError::Connect(e) => e.is_retryable(),
+            PostgresError::Connection { source, .. } => source.is_retryable(),
             PostgresError::Query { source, .. }
             | PostgresError::Widen { source, .. }
             | PostgresError::Row { error: source, .. } => {

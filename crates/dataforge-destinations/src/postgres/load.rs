@@ -843,7 +843,7 @@ impl Destination for PostgresDestination {
                 return Err(PostgresError::ReservedColumn(ROW_COL.into()).into_component());
             }
         }
-        let conn = ctx.connection(&self.cfg.conn_id).map_err(|source| {
+        let conn = ctx.connection(&self.cfg.conn_id).await.map_err(|source| {
             PostgresError::Connection {
                 conn_id: self.cfg.conn_id.clone(),
                 source,
