@@ -55,7 +55,7 @@ pub use registry::{
 pub use runner::{Progress, RunOptions, RunReport, RunStatus};
 pub use state::{FileStateStore, MemoryStateStore, StateStore};
 pub use stream::{Batch, BatchReceiver, BatchSender, DeferredBatch, Prepared};
-pub use value::{Columns, JsonError, Record, Value};
+pub use value::{Columns, JsonError, Record, Value, ValueTypeError};
 
 /// Re-exported for component authors: `async_trait` for implementing the traits.
 pub use async_trait::async_trait;

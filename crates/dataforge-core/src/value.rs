@@ -7,6 +7,12 @@
 //!
 //! A parsed object's values, and an array's elements, end in a vector of exactly their length
 //! (see `value/parse_buffers.rs` for why and how).
+//!
+//! Rust values go in with `From` (`Value::from(12u64)`, `record! {"id" => 12u64}`) and come out
+//! with `TryFrom<&Value>` (`i64::try_from(&record["id"])?`), exactly or with a
+//! [`ValueTypeError`]; `record["id"]` indexes by column name (panicking when it is absent, as
+//! `HashMap` does: [`Record::get`] is the fallible lookup); `serde_json::Value::from(record)`
+//! and `Record::try_from(json)` convert whole rows (see `value/convert.rs`).
 
 use std::fmt;
 
@@ -17,10 +23,12 @@ use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Seq
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 mod columns;
+mod convert;
 mod json;
 mod parse_buffers;
 
 pub use columns::Columns;
+pub use convert::ValueTypeError;
 pub use json::JsonError;
 
 /// One value of a record: JSON's kinds plus the typed values a `cast` produces.
