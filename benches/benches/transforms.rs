@@ -67,7 +67,7 @@ fn chain() -> Vec<Named<dyn Transform>> {
         json!({"type": "add_column", "name": "total_with_vat", "expr": "total_price * 1.21"}),
     ]
     .iter()
-    .map(|c| registry.build_transform(c).unwrap())
+    .map(|c| registry.build_transform(c).unwrap().into_parts().0)
     .collect()
 }
 

@@ -46,7 +46,14 @@
 //! use dataforge_destinations as _;
 //! ```
 //! or calls each crate's explicit `register(&mut Registry)` on a [`Registry::new`]. An empty
-//! registry is an error ([`RegistryError::Empty`]) that points here.
+//! registry is an error ([`RegistryError::Empty`]) that points here, and an unknown `type`
+//! says, besides the closest known name, that its crate may not be linked.
+//!
+//! # A component crate's `register`
+//! `dataforge_core::component_crate!();`, once in the crate, generates its
+//! `pub fn register(&mut Registry)` from the crate's own `register_*!` calls (by module path,
+//! see [`Registry::register_crate`]): nothing to keep in step by hand, and registering a crate
+//! both ways is a no-op.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -55,8 +62,9 @@ use std::sync::{Arc, OnceLock};
 use serde::de::DeserializeOwned;
 
 use crate::component::{Destination, Source, Transform};
+use crate::config::OnError;
 use crate::error::{ConfigErrors, ConfigIssue, RegistryError};
-use crate::pipeline::Named;
+use crate::pipeline::{Named, PipelineBuilder};
 
 /// The kind of a component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -272,6 +280,106 @@ macro_rules! register_destination {
     };
 }
 
+/// What an unknown `type` may mean besides a typo: the crate that registers it is not linked.
+const LINKING_HINT: &str = "if it comes from a crate, is that crate linked? a crate nothing \
+    names is not linked: `use my_components as _;` (see the `registry` module docs of \
+    dataforge-core)";
+
+/// A transform built from its config, with the `on_error` policy the config gave it.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct BuiltTransform {
+    /// The `type` name.
+    pub name: String,
+    /// The transform.
+    pub component: Arc<dyn Transform>,
+    /// What happens to the rows it rejects (`fail` unless the config said otherwise).
+    pub on_error: OnError,
+}
+
+impl fmt::Debug for BuiltTransform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BuiltTransform")
+            .field("name", &self.name)
+            .field("on_error", &self.on_error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BuiltTransform {
+    /// The named transform and its policy, for [`PipelineBuilder::transform_with`].
+    pub fn into_parts(self) -> (Named<dyn Transform>, OnError) {
+        (
+            Named {
+                name: self.name,
+                component: self.component,
+            },
+            self.on_error,
+        )
+    }
+}
+
+impl PipelineBuilder {
+    /// Adds a transform built by [`Registry::build_transform`], with the `on_error` policy of
+    /// its config.
+    pub fn built_transform(self, transform: BuiltTransform) -> Self {
+        let (named, on_error) = transform.into_parts();
+        self.transform_with(named, on_error)
+    }
+}
+
+/// Generates a component crate's `register(&mut Registry)`: put
+/// `dataforge_core::component_crate!();` once in the crate (at its root, by convention).
+///
+/// The function registers every component that the crate submits with
+/// [`register_source!`](crate::register_source), [`register_transform!`](crate::register_transform)
+/// and [`register_destination!`](crate::register_destination), found by module path (see
+/// [`Registry::register_crate`]): there is no list to keep, components behind a cargo feature
+/// are in it exactly when they are compiled, and registering a crate both ways (link time and
+/// `register`) is a no-op, not a duplicate.
+///
+/// ```standalone_crate
+/// # use dataforge_core::schemars::{self, JsonSchema};
+/// # use dataforge_core::{Batch, ComponentError, ConfigErrors, RowContext, Transform, TransformFactory};
+/// # #[derive(serde::Deserialize, JsonSchema)] #[serde(deny_unknown_fields)] struct NoopConfig {}
+/// # struct Noop;
+/// # impl Transform for Noop {
+/// #     fn transform(&self, b: Batch, _: &mut RowContext<'_>) -> Result<Batch, ComponentError> { Ok(b) }
+/// # }
+/// # struct NoopFactory;
+/// # impl TransformFactory for NoopFactory {
+/// #     const NAME: &'static str = "noop";
+/// #     const DESCRIPTION: &'static str = "Passes batches through";
+/// #     type Config = NoopConfig;
+/// #     fn build(_: NoopConfig) -> Result<impl Transform, ConfigErrors> { Ok(Noop) }
+/// # }
+/// use dataforge_core::{ComponentKind, Registry};
+///
+/// dataforge_core::register_transform!(NoopFactory);
+/// dataforge_core::component_crate!(); // defines `pub fn register(&mut Registry)`
+///
+/// let mut registry = Registry::new();
+/// register(&mut registry)?;
+/// assert_eq!(registry.names(ComponentKind::Transform), ["noop"]);
+/// # Ok::<(), dataforge_core::RegistryError>(())
+/// ```
+#[macro_export]
+macro_rules! component_crate {
+    () => {
+        /// Adds every component of this crate (each `register_source!`, `register_transform!`
+        /// and `register_destination!` in it) to `registry`, for use without link-time
+        /// registration. Calling it also links the crate.
+        ///
+        /// # Errors
+        /// When another crate registered one of the same kind and name.
+        pub fn register(
+            registry: &mut $crate::Registry,
+        ) -> ::core::result::Result<(), $crate::RegistryError> {
+            registry.register_crate(::core::module_path!())
+        }
+    };
+}
+
 /// Component types by kind and name, sorted.
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -339,6 +447,33 @@ impl Registry {
         Ok(())
     }
 
+    /// Adds every registration submitted (with the `register_*!` macros) by the crate of the
+    /// module `module` (`my_components` or `my_components::sub`: the crate is its first
+    /// segment). Behind [`component_crate!`](crate::component_crate); calling it from that
+    /// crate links the crate, so its registrations are there to find.
+    ///
+    /// # Errors
+    /// [`RegistryError::Duplicate`], as [`Registry::register`].
+    pub fn register_crate(&mut self, module: &str) -> Result<(), RegistryError> {
+        let krate = module.split("::").next().unwrap_or(module);
+        let mut found: Vec<Registration> = inventory::iter::<Registration>
+            .into_iter()
+            .filter(|r| {
+                r.module
+                    .strip_prefix(krate)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+            })
+            .copied()
+            .collect();
+        // The order inventory gives is the linker's: sort, so a duplicate names the same
+        // modules every time.
+        found.sort_by_key(|r| (r.kind, r.name, r.module));
+        for r in found {
+            self.register(r)?;
+        }
+        Ok(())
+    }
+
     /// The registration of `kind` named `name`.
     pub fn get(&self, kind: ComponentKind, name: &str) -> Option<&Registration> {
         self.entries
@@ -372,13 +507,15 @@ impl Registry {
             let message = if self.is_empty() {
                 RegistryError::Empty.to_string()
             } else if known.is_empty() {
-                format!("unknown {kind} type `{name}`: no {kind} types are registered")
+                format!(
+                    "unknown {kind} type `{name}`: no {kind} types are registered; {LINKING_HINT}"
+                )
             } else {
                 let hint = closest(name, &known)
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
                 format!(
-                    "unknown {kind} type `{name}`{hint}; known: {}",
+                    "unknown {kind} type `{name}`{hint}; known: {}; {LINKING_HINT}",
                     known.join(", ")
                 )
             };
@@ -404,22 +541,65 @@ impl Registry {
         }
     }
 
-    /// Builds a transform from its config object (with `type`; `on_error` is taken off by the
-    /// caller, as [`crate::config::TransformEntry`] does).
+    /// Builds a transform from its config object, as a pipeline file's `transforms` entry:
+    /// `{"type": "cast", "columns": {...}, "on_error": "skip"}` (`on_error` is optional,
+    /// `fail` by default). Add it to a pipeline with [`PipelineBuilder::built_transform`], or
+    /// take it apart with [`BuiltTransform::into_parts`] for
+    /// [`PipelineBuilder::transform_with`].
+    ///
+    /// ```
+    /// # use dataforge_core::schemars::{self, JsonSchema};
+    /// # use dataforge_core::{Batch, ComponentError, ConfigErrors, RowContext, Transform, TransformFactory};
+    /// # #[derive(serde::Deserialize, JsonSchema)] #[serde(deny_unknown_fields)] struct NoopConfig {}
+    /// # struct Noop;
+    /// # impl Transform for Noop {
+    /// #     fn transform(&self, b: Batch, _: &mut RowContext<'_>) -> Result<Batch, ComponentError> { Ok(b) }
+    /// # }
+    /// # struct NoopFactory;
+    /// # impl TransformFactory for NoopFactory {
+    /// #     const NAME: &'static str = "noop";
+    /// #     const DESCRIPTION: &'static str = "Passes batches through";
+    /// #     type Config = NoopConfig;
+    /// #     fn build(_: NoopConfig) -> Result<impl Transform, ConfigErrors> { Ok(Noop) }
+    /// # }
+    /// use dataforge_core::{OnError, Registry, registry::Registration};
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.register(Registration::transform::<NoopFactory>(module_path!()))?;
+    /// let step = registry.build_transform(&serde_json::json!({"type": "noop", "on_error": "skip"}))?;
+    /// assert_eq!((step.name.as_str(), step.on_error), ("noop", OnError::Skip));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
-    /// Every problem, with paths relative to the object.
+    /// Every problem, with paths relative to the object (`on_error` included).
     pub fn build_transform(
         &self,
         config: &serde_json::Value,
-    ) -> Result<Named<dyn Transform>, ConfigErrors> {
-        let (name, rest) = split_type(config)?;
-        match self.lookup(ComponentKind::Transform, &name)?.builder {
-            Builder::Transform(build) => Ok(Named {
-                component: build(rest)?,
-                name,
-            }),
+    ) -> Result<BuiltTransform, ConfigErrors> {
+        let (name, mut rest) = split_type(config)?;
+        let on_error = match rest.as_object_mut().and_then(|m| m.remove("on_error")) {
+            None => Ok(OnError::default()),
+            Some(v) => serde_json::from_value::<OnError>(v)
+                .map_err(|e| ConfigIssue::at("on_error", e.to_string())),
+        };
+        let built = match self.lookup(ComponentKind::Transform, &name)?.builder {
+            Builder::Transform(build) => build(rest),
             _ => unreachable_kind(),
+        };
+        match (built, on_error) {
+            (Ok(component), Ok(on_error)) => Ok(BuiltTransform {
+                name,
+                component,
+                on_error,
+            }),
+            (built, on_error) => {
+                let mut errors = on_error.err().map(ConfigErrors::one).unwrap_or_default();
+                if let Err(e) = built {
+                    errors.0.extend(e.0);
+                }
+                Err(errors)
+            }
         }
     }
 
@@ -513,10 +693,113 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Batch, ComponentError, RowContext};
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct NoopConfig {
+        #[serde(default)]
+        fail: bool,
+    }
+    struct Noop;
+    impl Transform for Noop {
+        fn transform(&self, b: Batch, _: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+            Ok(b)
+        }
+    }
+    struct NoopFactory;
+    impl TransformFactory for NoopFactory {
+        const NAME: &'static str = "noop";
+        const DESCRIPTION: &'static str = "passes batches through";
+        type Config = NoopConfig;
+        fn build(c: NoopConfig) -> Result<impl Transform, ConfigErrors> {
+            if c.fail {
+                return Err(ConfigIssue::at("fail", "is true").into());
+            }
+            Ok(Noop)
+        }
+    }
+    crate::register_transform!(NoopFactory);
+
+    fn noop_registry() -> Registry {
+        let mut r = Registry::new();
+        r.register(Registration::transform::<NoopFactory>(module_path!()))
+            .expect("registers");
+        r
+    }
 
     #[test]
     fn suggests_close_names() {
         assert_eq!(closest("flaten", &["cast", "flatten"]), Some("flatten"));
         assert_eq!(closest("zzz", &["cast", "flatten"]), None);
+    }
+
+    #[test]
+    fn an_unknown_type_always_mentions_linking() {
+        let r = noop_registry();
+        for config in [
+            serde_json::json!({"type": "nop"}),
+            serde_json::json!({"type": "uppercase"}),
+        ] {
+            let e = r.build_transform(&config).expect_err("unknown").to_string();
+            assert!(e.contains("known: noop"), "{e}");
+            assert!(e.contains("`use my_components as _;`"), "{e}");
+        }
+        let e = r
+            .build_source(&serde_json::json!({"type": "file"}))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("no source types are registered"), "{e}");
+        assert!(e.contains("`use my_components as _;`"), "{e}");
+        let typo = r
+            .build_transform(&serde_json::json!({"type": "nop"}))
+            .expect_err("unknown")
+            .to_string();
+        assert!(typo.contains("(did you mean `noop`?)"), "{typo}");
+    }
+
+    #[test]
+    fn build_transform_takes_on_error_as_a_pipeline_file_does() {
+        let r = noop_registry();
+        let step = r
+            .build_transform(&serde_json::json!({"type": "noop"}))
+            .expect("valid");
+        assert_eq!((step.name.as_str(), step.on_error), ("noop", OnError::Fail));
+        let step = r
+            .build_transform(&serde_json::json!({"type": "noop", "on_error": "dead_letter"}))
+            .expect("valid");
+        assert_eq!(step.on_error, OnError::DeadLetter);
+        let (named, on_error) = step.into_parts();
+        assert_eq!(
+            (named.name.as_str(), on_error),
+            ("noop", OnError::DeadLetter)
+        );
+        // A bad policy and a bad config are both reported, each at its path.
+        let e = r
+            .build_transform(
+                &serde_json::json!({"type": "noop", "on_error": "ignore", "fail": true}),
+            )
+            .expect_err("invalid");
+        let paths: Vec<&str> = e.issues().iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["on_error", "fail"], "{e}");
+        assert!(e.to_string().contains("unknown variant `ignore`"), "{e}");
+    }
+
+    #[test]
+    fn a_crate_registers_what_its_macros_submitted_and_again_is_a_no_op() {
+        let mut r = Registry::new();
+        r.register_crate(module_path!()).expect("registers");
+        assert_eq!(r.names(ComponentKind::Transform), ["noop"]);
+        r.register_crate("dataforge_core")
+            .expect("the same: a no-op");
+        let mut linked = Registry::from_inventory().expect("linked");
+        linked
+            .register_crate("dataforge_core")
+            .expect("both ways: a no-op");
+        // A prefix of the crate's name is another crate.
+        let mut none = Registry::new();
+        none.register_crate("dataforge").expect("nothing");
+        assert!(none.is_empty());
     }
 }

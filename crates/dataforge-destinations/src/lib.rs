@@ -14,15 +14,5 @@ pub mod sqlite;
 pub mod target_lock;
 pub mod write_mode;
 
-use dataforge_core::{Registry, RegistryError};
-
-/// Adds every destination of this crate to `registry` (for use without link-time registration).
-///
-/// # Errors
-/// When a type name is already registered by another crate.
-pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
-    file::register(registry)?;
-    postgres::register(registry)?;
-    sqlite::register(registry)?;
-    Ok(())
-}
+// `pub fn register(&mut Registry)`: every destination this crate registers.
+dataforge_core::component_crate!();

@@ -8,13 +8,5 @@
 
 pub mod file;
 
-use dataforge_core::{Registry, RegistryError};
-
-/// Adds every source of this crate to `registry` (for use without link-time registration).
-///
-/// # Errors
-/// When a type name is already registered by another crate.
-pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
-    file::register(registry)?;
-    Ok(())
-}
+// `pub fn register(&mut Registry)`: every source this crate registers.
+dataforge_core::component_crate!();

@@ -31,36 +31,8 @@ pub mod validate;
 
 pub use error::TransformError;
 
-use dataforge_core::{Registry, RegistryError};
-
-/// Adds every transform of this crate to `registry` (for use without link-time registration).
-///
-/// # Errors
-/// When a type name is already registered by another crate.
-pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
-    use dataforge_core::registry::Registration as R;
-    // The module paths match `module_path!()` in each `register_transform!`, so registering
-    // both ways is a no-op rather than a duplicate.
-    let all = [
-        R::transform::<add_column::AddColumnFactory>("dataforge_transforms::add_column"),
-        R::transform::<cast::CastFactory>("dataforge_transforms::cast"),
-        R::transform::<deduplicate::DeduplicateFactory>("dataforge_transforms::deduplicate"),
-        R::transform::<drop::DropColumnsFactory>("dataforge_transforms::drop"),
-        R::transform::<explode::ExplodeFactory>("dataforge_transforms::explode"),
-        R::transform::<fill_null::FillNullFactory>("dataforge_transforms::fill_null"),
-        R::transform::<filter::FilterFactory>("dataforge_transforms::filter"),
-        R::transform::<flatten::FlattenFactory>("dataforge_transforms::flatten"),
-        R::transform::<hash::HashFactory>("dataforge_transforms::hash"),
-        R::transform::<rename::RenameColumnsFactory>("dataforge_transforms::rename"),
-        R::transform::<select::SelectColumnsFactory>("dataforge_transforms::select"),
-        R::transform::<string::StringFactory>("dataforge_transforms::string"),
-        R::transform::<validate::ValidateFactory>("dataforge_transforms::validate"),
-    ];
-    for r in all {
-        registry.register(r)?;
-    }
-    Ok(())
-}
+// `pub fn register(&mut Registry)`: every transform this crate registers.
+dataforge_core::component_crate!();
 
 #[cfg(test)]
 mod tests {

@@ -19,11 +19,11 @@ fn pipeline(source: MemorySource, dest: &CollectingDestination) -> Pipeline {
     Pipeline::builder("dedup")
         .source(source)
         .batch_size(2)
-        .transform(t(
+        .built_transform(t(
             json!({"type": "deduplicate", "keys": ["id"], "keep": "last"}),
         ))
-        .transform(t(json!({"type": "filter", "expr": "n != 0"})))
-        .transform(t(
+        .built_transform(t(json!({"type": "filter", "expr": "n != 0"})))
+        .built_transform(t(
             json!({"type": "add_column", "name": "twice", "expr": "n * 2"}),
         ))
         .destination(dest.clone())
@@ -116,7 +116,7 @@ async fn a_retried_attempt_does_not_see_the_rows_of_the_failed_one() {
             attempts: AtomicU32::new(0),
         })
         .batch_size(2)
-        .transform(
+        .built_transform(
             registry
                 .build_transform(&json!({"type": "deduplicate", "keys": ["id"], "keep": "last"}))
                 .expect("valid"),

@@ -15,7 +15,16 @@ fn registry() -> Registry {
 }
 
 fn transform(config: serde_json::Value) -> Named<dyn Transform> {
-    registry().build_transform(&config).expect("valid config")
+    let (transform, on_error) = registry()
+        .build_transform(&config)
+        .expect("valid config")
+        .into_parts();
+    assert_eq!(
+        on_error,
+        OnError::Fail,
+        "the tests give on_error to transform_with"
+    );
+    transform
 }
 
 fn orders() -> Vec<Record> {

@@ -26,9 +26,7 @@ mod jsonl_chunk;
 mod tests;
 mod writer;
 
-use dataforge_core::{
-    ConfigErrors, Destination, DestinationFactory, Registration, Registry, RegistryError,
-};
+use dataforge_core::{ConfigErrors, Destination, DestinationFactory};
 
 pub use config::{FileDestinationConfig, OutputFormat, WriteMode};
 pub use destination::FileDestination;
@@ -58,10 +56,3 @@ impl FileDestination {
 }
 
 dataforge_core::register_destination!(FileDestinationFactory);
-
-/// Adds this component to `registry`.
-pub(crate) fn register(registry: &mut Registry) -> Result<(), RegistryError> {
-    registry.register(Registration::destination::<FileDestinationFactory>(
-        module_path!(),
-    ))
-}

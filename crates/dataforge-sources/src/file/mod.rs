@@ -25,7 +25,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-use dataforge_core::{ConfigErrors, Registration, Registry, RegistryError, Source, SourceFactory};
+use dataforge_core::{ConfigErrors, Source, SourceFactory};
 
 pub use config::{FileFormat, FileSourceConfig};
 pub use error::FileSourceError;
@@ -55,8 +55,3 @@ impl FileSource {
 }
 
 dataforge_core::register_source!(FileSourceFactory);
-
-/// Adds this component to `registry`.
-pub(crate) fn register(registry: &mut Registry) -> Result<(), RegistryError> {
-    registry.register(Registration::source::<FileSourceFactory>(module_path!()))
-}

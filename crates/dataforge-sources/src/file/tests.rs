@@ -10,7 +10,7 @@ use super::*;
 
 fn registry() -> Registry {
     let mut r = Registry::new();
-    register(&mut r).expect("register");
+    crate::register(&mut r).expect("register");
     r
 }
 
