@@ -270,11 +270,7 @@ impl Destination for CountingDestination {
                 n += prepared.rows();
             }
         }
-        Ok(LoadSummary {
-            rows_loaded: n,
-            target: "count".into(),
-            ..LoadSummary::default()
-        })
+        Ok(LoadSummary::new("count", n))
     }
 
     fn preparer(&self) -> Option<Arc<dyn Preparer>> {

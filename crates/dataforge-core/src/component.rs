@@ -64,6 +64,7 @@ pub struct RowContext<'a> {
 
 /// A row a transform could not handle, with the reason.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Rejected {
     /// The row, as the transform received it.
     pub record: Record,
@@ -99,8 +100,17 @@ impl<'a> RowContext<'a> {
     }
 }
 
-/// What a destination reports about a finished load.
+/// What a destination reports about a finished load: `LoadSummary::new(target, rows)`, then
+/// the optional parts with the `with_*` setters (it may grow, so it is not built with a
+/// struct literal outside this crate).
+///
+/// ```
+/// use dataforge_core::LoadSummary;
+/// let summary = LoadSummary::new("public.orders", 10).with_inserted(7).with_updated(3);
+/// assert_eq!((summary.rows_loaded, summary.rows_updated), (10, Some(3)));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct LoadSummary {
     /// Rows written.
     pub rows_loaded: u64,
@@ -114,6 +124,38 @@ pub struct LoadSummary {
     /// no rows and `on_empty` is `keep`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+impl LoadSummary {
+    /// `rows_loaded` rows written to `target` (a table, a file path).
+    pub fn new(target: impl Into<String>, rows_loaded: u64) -> Self {
+        Self {
+            rows_loaded,
+            target: target.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the rows inserted (where the destination tells inserts from updates).
+    #[must_use]
+    pub fn with_inserted(mut self, rows: u64) -> Self {
+        self.rows_inserted = Some(rows);
+        self
+    }
+
+    /// Sets the rows updated (upserts).
+    #[must_use]
+    pub fn with_updated(mut self, rows: u64) -> Self {
+        self.rows_updated = Some(rows);
+        self
+    }
+
+    /// Sets why the target was left as it was.
+    #[must_use]
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
 }
 
 /// Consumes the stream and writes it, all or nothing.

@@ -30,9 +30,9 @@ pub enum Retry {
 /// ([`ComponentError::retryable_msg`]).
 ///
 /// `?` converts the core's own errors, retryable or not by their kind: a
-/// [`ConnectionError`](crate::ConnectionError) (a connection that is missing or invalid is
+/// [`ConnectionError`] (a connection that is missing or invalid is
 /// fatal, one that is [temporarily unavailable](crate::ConnectionError::Unavailable) is
-/// retryable) and a [`StateError`](crate::StateError) (I/O retryable, a corrupt file fatal).
+/// retryable) and a [`StateError`] (I/O retryable, a corrupt file fatal).
 ///
 /// ```
 /// use dataforge_core::{ComponentError, Connection, ConnectionError, Retry};
@@ -284,8 +284,10 @@ impl RunError {
     }
 }
 
-/// One problem in a pipeline definition, located by file and JSON path.
+/// One problem in a pipeline definition, located by file and JSON path; made with
+/// [`ConfigIssue::at`].
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ConfigIssue {
     /// The file, when the pipeline came from one.
     pub file: Option<PathBuf>,

@@ -43,27 +43,38 @@ pub use connection::{
     Connection, ConnectionError, ConnectionProvider, EnvConnections, SecretString,
     StaticConnections,
 };
-pub use context::RunContext;
+pub use context::{RunContext, RunContextBuilder};
 pub use error::{
     BoxError, ComponentError, ConfigErrors, ConfigIssue, MAX_ECHO, RegistryError, Retry, RunError,
-    clip, error_chain,
+    Stage, clip, error_chain,
 };
-pub use pipeline::{Pipeline, PipelineBuilder, RunSettings};
+pub use pipeline::{IntoComponent, Named, Pipeline, PipelineBuilder, RunSettings, TransformStep};
 pub use registry::{
-    ComponentKind, DestinationFactory, Registration, Registry, SourceFactory, TransformFactory,
+    BuiltTransform, ComponentKind, DestinationFactory, Registration, Registry, SourceFactory,
+    TransformFactory,
 };
 pub use runner::{Progress, RunOptions, RunReport, RunStatus};
-pub use state::{FileStateStore, MemoryStateStore, StateStore};
+pub use state::{FileStateStore, MemoryStateStore, State, StateError, StateHandle, StateStore};
 pub use stream::{Batch, BatchReceiver, BatchSender, DeferredBatch, Prepared};
-pub use value::{Columns, JsonError, Record, Value, ValueTypeError};
+pub use value::{Columns, CompactString, JsonError, Record, Value, ValueTypeError};
 
-/// Re-exported for component authors: `async_trait` for implementing the traits.
+/// Re-exported for component authors: `async_trait` for implementing the traits (every trait
+/// with async methods needs it on the impl; without it, `error[E0195]`).
 pub use async_trait::async_trait;
+/// Re-exported: the date and time types of [`Value::Timestamp`] and [`Value::Date`], at the
+/// version this crate uses.
+pub use chrono;
 /// Re-exported so the `register_*!` macros work without a direct dependency.
 #[doc(hidden)]
 pub use inventory;
+/// Re-exported: the decimal type of [`Value::Decimal`], at the version this crate uses.
+pub use rust_decimal::{self, Decimal};
 /// Re-exported for component configs: `#[derive(JsonSchema)]`.
 pub use schemars;
+/// Re-exported: state values and component configs are `serde_json` values.
+pub use serde_json;
+/// Re-exported: the run's cancellation token ([`RunContext::cancellation`], [`RunOptions`]).
+pub use tokio_util::sync::CancellationToken;
 
 /// Rows per batch when a pipeline does not say.
 pub const DEFAULT_BATCH_SIZE: usize = 1000;

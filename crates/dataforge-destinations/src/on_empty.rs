@@ -35,14 +35,9 @@ impl OnEmpty {
                     target = %target,
                     "the source gave no rows: {target} was left as it was (on_empty: keep)"
                 );
-                Some(Ok(LoadSummary {
-                    target: target.to_owned(),
-                    note: Some(
-                        "the source gave no rows: the target was left as it was (on_empty: keep)"
-                            .to_owned(),
-                    ),
-                    ..LoadSummary::default()
-                }))
+                Some(Ok(LoadSummary::new(target, 0).with_note(
+                    "the source gave no rows: the target was left as it was (on_empty: keep)",
+                )))
             }
             OnEmpty::Fail => Some(Err(ComponentError::retryable_msg(format!(
                 "{kind} destination: the source gave no rows and on_empty is `fail`; \

@@ -76,11 +76,7 @@ impl Destination for MarkdownTable {
             Ok(())
         };
         write().map_err(ComponentError::retryable)?;
-        Ok(LoadSummary {
-            rows_loaded: rows,
-            target: self.path.display().to_string(),
-            ..LoadSummary::default()
-        })
+        Ok(LoadSummary::new(self.path.display().to_string(), rows))
     }
 }
 

@@ -159,10 +159,10 @@ mod tests {
             rows_rejected: 0,
             rejected_by_transform: Default::default(),
             rows_loaded: 0,
-            load: Some(LoadSummary {
-                target: "shop.orders".into(),
-                note: note.map(str::to_owned),
-                ..LoadSummary::default()
+            load: Some({
+                let mut load = LoadSummary::new("shop.orders", 0);
+                load.note = note.map(str::to_owned);
+                load
             }),
             rows_dead_lettered: 0,
             seconds: Default::default(),

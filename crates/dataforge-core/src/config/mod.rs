@@ -34,6 +34,7 @@ use fields::Fields;
     schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum OnError {
     /// The run fails, naming the row and the reason (the default).
     #[default]

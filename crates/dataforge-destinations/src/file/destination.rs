@@ -162,11 +162,7 @@ impl Destination for FileDestination {
         match (upstream, written) {
             (Err(upstream), _) => Err(upstream),
             (Ok(()), Err(e)) => Err(e.into()),
-            (Ok(()), Ok(Some(rows))) => Ok(LoadSummary {
-                rows_loaded: rows,
-                target,
-                ..LoadSummary::default()
-            }),
+            (Ok(()), Ok(Some(rows))) => Ok(LoadSummary::new(target, rows)),
             (Ok(()), Ok(None)) => Err(ComponentError::fatal_msg(
                 "file destination: the writer stopped before the end of the stream",
             )),

@@ -109,12 +109,11 @@ impl PostgresDestination {
         let existing = ddl::table_columns(client, &self.table)
             .await
             .map_err(PostgresError::into_component)?;
-        let summary = |rows: u64, inserted: Option<u64>, updated: Option<u64>| LoadSummary {
-            rows_loaded: rows,
-            rows_inserted: inserted,
-            rows_updated: updated,
-            target: self.table.display(),
-            note: None,
+        let summary = |rows: u64, inserted: Option<u64>, updated: Option<u64>| {
+            let mut summary = LoadSummary::new(self.table.display(), rows);
+            summary.rows_inserted = inserted;
+            summary.rows_updated = updated;
+            summary
         };
         if inferred.is_empty() {
             // No rows with fields (`on_empty` decided the case of no rows at all): nothing to

@@ -523,11 +523,7 @@ impl Destination for SqliteDestination {
                 w.conn.execute_batch("COMMIT").map_err(w.sql_err("COMMIT"))
             })
             .await?;
-            return Ok(LoadSummary {
-                target,
-                rows_inserted: Some(0),
-                ..LoadSummary::default()
-            });
+            return Ok(LoadSummary::new(target, 0).with_inserted(0));
         }
         let (mut writer, ()) = blocking(writer, move |w| {
             w.begin(&inferred)?;
@@ -557,12 +553,11 @@ impl Destination for SqliteDestination {
             seconds = started.elapsed().as_secs_f64(),
             "sqlite load committed"
         );
-        Ok(LoadSummary {
-            rows_loaded: rows,
-            rows_inserted: Some(inserted),
-            rows_updated: upsert.then_some(updated),
-            target,
-            note: None,
+        let summary = LoadSummary::new(target, rows).with_inserted(inserted);
+        Ok(if upsert {
+            summary.with_updated(updated)
+        } else {
+            summary
         })
     }
 }
