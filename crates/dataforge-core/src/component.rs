@@ -12,6 +12,36 @@ use crate::stream::{Batch, BatchReceiver, BatchSender, Prepared};
 use crate::value::Record;
 
 /// Extracts records and pushes them downstream in batches.
+///
+/// Implementations use `#[async_trait]` (re-exported as [`crate::async_trait`]); forgetting
+/// it gives `error[E0195]: lifetime parameters or bounds on method do not match the trait
+/// declaration`. `?` works on the errors a source meets: a [`crate::ConnectionError`] or
+/// [`crate::StateError`] (each retryable or fatal by its kind), a full channel's error.
+///
+/// ```no_run
+/// use dataforge_core::{
+///     BatchSender, ComponentError, Record, RunContext, Source, async_trait, record, serde_json,
+/// };
+///
+/// /// Orders from a shop's API, from the cursor the last committed run saved.
+/// struct Orders;
+///
+/// #[async_trait]
+/// impl Source for Orders {
+///     async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError> {
+///         let shop = ctx.connection("shop").await?; // retryable when the provider is unavailable
+///         let since = ctx.state().get("cursor").and_then(|c| c.as_i64()).unwrap_or(0);
+///         let mut batch: Vec<Record> = Vec::with_capacity(ctx.batch_size());
+///         for id in since + 1..=since + 3 {
+///             // A real source would call `shop.expose_url()` here.
+///             batch.push(record! {"id" => id, "shop" => shop.host().unwrap_or_default()});
+///         }
+///         out.send(batch).await?;
+///         ctx.state().set("cursor", serde_json::json!(since + 3)); // saved if the load commits
+///         Ok(())
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Source: Send + Sync + 'static {
     /// Reads the data and sends it in batches of about `ctx.batch_size()` rows.
@@ -31,6 +61,47 @@ pub trait Source: Send + Sync + 'static {
 
 /// Maps a batch to a batch. Transforms are CPU work: the runner calls them on its worker threads,
 /// several batches at once unless [`Transform::is_ordered`] says otherwise.
+///
+/// Its methods are plain functions, so an impl needs no `#[async_trait]` (unlike [`Source`],
+/// [`Destination`], [`crate::StateStore`] and [`crate::ConnectionProvider`], whose impls do:
+/// forgetting it there gives `error[E0195]`). A row the transform cannot handle goes to
+/// [`RowContext::reject`], and the step's `on_error` decides its fate.
+///
+/// ```
+/// use dataforge_core::{Batch, ComponentError, RowContext, RunContext, Transform, record};
+///
+/// /// Adds `total = price * quantity`; rows without a numeric price are rejected.
+/// struct Total;
+///
+/// impl Transform for Total {
+///     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+///         let mut out = Vec::with_capacity(batch.len());
+///         for mut record in batch {
+///             let price = f64::try_from(&record["price"]);
+///             let quantity = i64::try_from(&record["quantity"]);
+///             match (price, quantity) {
+///                 (Ok(p), Ok(q)) => {
+///                     record.insert("total", p * q as f64);
+///                     out.push(record);
+///                 }
+///                 (Err(e), _) | (_, Err(e)) => rows.reject(record, e),
+///             }
+///         }
+///         Ok(out)
+///     }
+/// }
+///
+/// let run = RunContext::builder("demo").build();
+/// let mut rows = RowContext::new(&run);
+/// let batch = vec![
+///     record! {"price" => 2.5, "quantity" => 4},
+///     record! {"price" => "n/a", "quantity" => 1},
+/// ];
+/// let out = Total.transform(batch, &mut rows)?;
+/// assert_eq!(out[0]["total"], 10.0.into());
+/// assert_eq!(rows.take_rejected()[0].reason, "expected f64, found string");
+/// # Ok::<(), ComponentError>(())
+/// ```
 pub trait Transform: Send + Sync + 'static {
     /// Transforms one batch. A row that cannot be transformed goes to `rows.reject(..)`; the
     /// pipeline's `on_error` policy for this transform decides what happens to it.
@@ -159,6 +230,43 @@ impl LoadSummary {
 }
 
 /// Consumes the stream and writes it, all or nothing.
+///
+/// Implementations use `#[async_trait]` (re-exported as [`crate::async_trait`]); forgetting
+/// it gives `error[E0195]: lifetime parameters or bounds on method do not match the trait
+/// declaration`. `load` commits only when `input.recv()` says the stream ended cleanly.
+///
+/// ```no_run
+/// use std::sync::Mutex;
+/// use dataforge_core::{
+///     BatchReceiver, ComponentError, Destination, LoadSummary, Record, RunContext, async_trait,
+/// };
+///
+/// /// Keeps the rows of the last committed load in memory.
+/// #[derive(Default)]
+/// struct InMemory(Mutex<Vec<Record>>);
+///
+/// #[async_trait]
+/// impl Destination for InMemory {
+///     async fn load(
+///         &self,
+///         input: &mut BatchReceiver,
+///         _ctx: &RunContext,
+///     ) -> Result<LoadSummary, ComponentError> {
+///         let mut pending = Vec::new();
+///         // An error here (the source failed, the run was cancelled) returns before the commit.
+///         while let Some(batch) = input.recv().await? {
+///             pending.extend(batch);
+///         }
+///         let rows = pending.len() as u64;
+///         let mut table = self
+///             .0
+///             .lock()
+///             .map_err(|_| ComponentError::msg("a previous load panicked"))?;
+///         *table = pending; // the commit
+///         Ok(LoadSummary::new("memory", rows))
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Destination: Send + Sync + 'static {
     /// Runs before the load (connect, check, create what is missing).

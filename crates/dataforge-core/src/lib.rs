@@ -21,6 +21,94 @@
 //! println!("{} rows loaded", report.rows_loaded);
 //! # Ok(()) }
 //! ```
+//!
+//! # A custom component
+//! A crate of your own, depending on `dataforge-core` only (and `serde` for the derive):
+//! a factory with a typed config, the component, one line to register it at link time and one
+//! to generate the crate's `register(&mut Registry)`. Every trait with async methods
+//! ([`Source`], [`Destination`], [`StateStore`], [`ConnectionProvider`]) is implemented with
+//! `#[async_trait]` (re-exported here; forgetting it gives `error[E0195]`); [`Transform`] is
+//! plain CPU work.
+//!
+//! ```standalone_crate
+//! use dataforge_core::schemars::{self, JsonSchema};
+//! use dataforge_core::{
+//!     Batch, ComponentError, ConfigErrors, ConfigIssue, OnError, Registry, RowContext,
+//!     RunContext, Transform, TransformFactory, Value, record, serde_json::json,
+//! };
+//!
+//! /// `{"type": "uppercase", "columns": ["name"]}`
+//! #[derive(serde::Deserialize, JsonSchema)]
+//! #[serde(deny_unknown_fields)]
+//! pub struct UppercaseConfig {
+//!     /// The string columns to upper-case.
+//!     pub columns: Vec<String>,
+//! }
+//!
+//! /// Upper-cases string columns; a column of another type rejects the row.
+//! pub struct Uppercase(Vec<String>);
+//!
+//! impl Transform for Uppercase {
+//!     fn transform(&self, batch: Batch, rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+//!         let mut out = Vec::with_capacity(batch.len());
+//!         'rows: for mut record in batch {
+//!             for column in &self.0 {
+//!                 match record.get_mut(column) {
+//!                     Some(Value::String(s)) => *s = s.to_uppercase(),
+//!                     Some(Value::Null) | None => {}
+//!                     Some(other) => {
+//!                         let reason = format!("`{column}` is {}, not a string", other.type_name());
+//!                         rows.reject(record, reason); // the step's on_error decides
+//!                         continue 'rows;
+//!                     }
+//!                 }
+//!             }
+//!             out.push(record);
+//!         }
+//!         Ok(out)
+//!     }
+//! }
+//!
+//! /// Builds `uppercase` from its config: pure, no I/O.
+//! pub struct UppercaseFactory;
+//!
+//! impl TransformFactory for UppercaseFactory {
+//!     const NAME: &'static str = "uppercase";
+//!     const DESCRIPTION: &'static str = "Upper-cases string columns";
+//!     type Config = UppercaseConfig;
+//!     fn build(config: UppercaseConfig) -> Result<impl Transform, ConfigErrors> {
+//!         if config.columns.is_empty() {
+//!             return Err(ConfigIssue::at("columns", "name at least one column").into());
+//!         }
+//!         Ok(Uppercase(config.columns))
+//!     }
+//! }
+//!
+//! dataforge_core::register_transform!(UppercaseFactory); // found by `Registry::global()`
+//! dataforge_core::component_crate!(); // `pub fn register(&mut Registry)` for this crate
+//!
+//! // In the service: the type name in a pipeline file, or in code.
+//! let mut registry = Registry::new();
+//! register(&mut registry)?;
+//! let step = registry.build_transform(&json!({
+//!     "type": "uppercase", "columns": ["name"], "on_error": "skip"
+//! }))?;
+//! assert_eq!(step.on_error, OnError::Skip);
+//!
+//! let run = RunContext::builder("demo").build();
+//! let mut rows = RowContext::new(&run);
+//! let out = step.component.transform(
+//!     vec![record! {"name" => "ada"}, record! {"name" => 7}],
+//!     &mut rows,
+//! )?;
+//! assert_eq!(out[0]["name"], Value::from("ADA"));
+//! assert_eq!(rows.take_rejected().len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A binary that uses such a crate names it once (`use my_components as _;`) or calls its
+//! `register`: see the [`registry`] module for the linking rule. `examples/custom-component` in
+//! the repository is a complete crate with a source, a transform, a destination and a test.
 #![deny(missing_docs)]
 
 pub mod component;

@@ -49,7 +49,45 @@ impl StateError {
     }
 }
 
-/// Where pipeline state lives. The embedded default is [`FileStateStore`].
+/// Where pipeline state lives. The embedded default is [`FileStateStore`]; a service plugs in
+/// its own (a database table, a key-value store) through `RunOptions`.
+///
+/// Implementations use `#[async_trait]` (re-exported as [`crate::async_trait`]); forgetting
+/// it gives `error[E0195]: lifetime parameters or bounds on method do not match the trait
+/// declaration`. Errors: [`StateError::Other`] wraps the store's own (retryable), and `?`
+/// turns a [`StateError`] into a [`ComponentError`](crate::ComponentError).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use dataforge_core::{State, StateError, StateStore, async_trait};
+///
+/// /// State in a map (a real service would use its database).
+/// #[derive(Default)]
+/// struct MapStore(Mutex<HashMap<String, State>>);
+///
+/// #[async_trait]
+/// impl StateStore for MapStore {
+///     async fn load(&self, pipeline_id: &str) -> Result<State, StateError> {
+///         let map = self.0.lock().map_err(|_| StateError::Other("poisoned".into()))?;
+///         Ok(map.get(pipeline_id).cloned().unwrap_or_default())
+///     }
+///     async fn save(&self, pipeline_id: &str, state: &State) -> Result<(), StateError> {
+///         let mut map = self.0.lock().map_err(|_| StateError::Other("poisoned".into()))?;
+///         map.insert(pipeline_id.to_owned(), state.clone());
+///         Ok(())
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MapStore::default();
+/// let mut state = State::new();
+/// state.insert("cursor".into(), 42.into());
+/// store.save("orders", &state).await?;
+/// assert_eq!(store.load("orders").await?["cursor"], 42);
+/// # Ok::<(), StateError>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait StateStore: Send + Sync + 'static {
     /// The saved state of `pipeline_id` (empty when there is none).
