@@ -31,6 +31,10 @@ pub trait Source: Send + Sync + 'static {
 
 /// Maps a batch to a batch. Transforms are CPU work: the runner calls them on its worker threads,
 /// several batches at once unless [`Transform::is_ordered`] says otherwise.
+///
+/// One transform serves every run of its pipeline, concurrent ones included: state kept across
+/// the batches of a run belongs in a [`RunLocal`](crate::RunLocal), which gives each run (each
+/// attempt) its own value and drops it with the run, never in the transform itself.
 pub trait Transform: Send + Sync + 'static {
     /// Transforms one batch. A row that cannot be transformed goes to `rows.reject(..)`; the
     /// pipeline's `on_error` policy for this transform decides what happens to it.

@@ -30,6 +30,7 @@ pub mod context;
 pub mod error;
 pub mod pipeline;
 pub mod registry;
+pub mod run_local;
 pub mod runner;
 pub mod state;
 pub mod stream;
@@ -52,6 +53,7 @@ pub use pipeline::{Pipeline, PipelineBuilder, RunSettings};
 pub use registry::{
     ComponentKind, DestinationFactory, Registration, Registry, SourceFactory, TransformFactory,
 };
+pub use run_local::RunLocal;
 pub use runner::{Progress, RunOptions, RunReport, RunStatus};
 pub use state::{FileStateStore, MemoryStateStore, StateStore};
 pub use stream::{Batch, BatchReceiver, BatchSender, DeferredBatch, Prepared};
