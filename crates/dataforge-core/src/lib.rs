@@ -54,7 +54,7 @@ pub use registry::{
     ComponentKind, DestinationFactory, Registration, Registry, SourceFactory, TransformFactory,
 };
 pub use run_local::RunLocal;
-pub use runner::{Progress, RunOptions, RunReport, RunStatus};
+pub use runner::{Progress, RunOptions, RunReport, RunStatus, WorkerPool};
 pub use state::{FileStateStore, MemoryStateStore, StateStore};
 pub use stream::{Batch, BatchReceiver, BatchSender, DeferredBatch, Prepared};
 pub use value::{Columns, Record, Value};

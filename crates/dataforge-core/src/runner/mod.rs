@@ -2,6 +2,8 @@
 //! channels, with retries, a timeout, cancellation and a [`RunReport`].
 
 mod chain;
+mod options;
+mod pool;
 mod report;
 
 use std::collections::BTreeMap;
@@ -9,55 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tokio_util::sync::CancellationToken;
 
+pub use options::RunOptions;
+pub use pool::WorkerPool;
 pub use report::{Progress, RunReport, RunStatus};
 
 use crate::component::LoadSummary;
-use crate::connection::{ConnectionProvider, EnvConnections};
 use crate::context::RunContext;
 use crate::error::{ComponentError, RunError, Stage, error_chain};
 use crate::pipeline::{Named, Pipeline};
-use crate::state::{FileStateStore, StateHandle, StateStore};
+use crate::state::StateHandle;
 use crate::stream::channel;
-
-/// What a run needs from its environment.
-#[derive(Clone)]
-pub struct RunOptions {
-    /// Resolves `conn_id`s (default: `DATAFORGE_CONN_*` variables).
-    pub connections: Arc<dyn ConnectionProvider>,
-    /// Keeps cursors (default: files under `DATAFORGE_HOME`).
-    pub state_store: Arc<dyn StateStore>,
-    /// Cancels the run: the destination rolls back.
-    pub cancel: CancellationToken,
-    /// The logical date (default: now).
-    pub logical_date: Option<DateTime<Utc>>,
-    /// Live counters to poll.
-    pub progress: Arc<Progress>,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        Self {
-            connections: Arc::new(EnvConnections),
-            state_store: Arc::new(FileStateStore::from_env()),
-            cancel: CancellationToken::new(),
-            logical_date: None,
-            progress: Arc::new(Progress::new()),
-        }
-    }
-}
-
-impl RunOptions {
-    /// Defaults, but with state kept in memory only (nothing written under `DATAFORGE_HOME`):
-    /// for tests and one-off runs.
-    pub fn in_memory() -> Self {
-        Self {
-            state_store: Arc::new(crate::state::MemoryStateStore::default()),
-            ..Self::default()
-        }
-    }
-}
 
 /// A stage's failure, before the runner turns it into a [`RunError`].
 #[derive(Debug)]
@@ -228,7 +192,13 @@ impl Pipeline {
                 cancel.cancel();
             })
         });
-        let outcome = self.stages(ctx.clone(), options.progress.clone()).await;
+        let outcome = self
+            .stages(
+                ctx.clone(),
+                options.progress.clone(),
+                options.workers.clone(),
+            )
+            .await;
         if let Some(timer) = timer {
             timer.abort();
         }
@@ -281,6 +251,7 @@ impl Pipeline {
         &self,
         ctx: RunContext,
         progress: Arc<Progress>,
+        workers: WorkerPool,
     ) -> (AttemptStats, Result<(), RunError>) {
         let cap = self.settings.channel_capacity;
         let cancel = ctx.cancellation().clone();
@@ -334,6 +305,7 @@ impl Pipeline {
             dst_tx,
             dl_tx,
             progress,
+            workers,
         ));
 
         let load = tokio::spawn(load_stage(

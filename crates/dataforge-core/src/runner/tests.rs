@@ -1,6 +1,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -110,7 +110,7 @@ impl Transform for WhereItRuns {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_chain_runs_on_one_long_lived_thread_per_core() {
+async fn the_chain_runs_on_the_pools_long_lived_threads_one_per_core_by_default() {
     let seen = WhereItRuns::default();
     let (p, _) = one_transform(20_000, seen.clone());
     let report = p.run(&options()).await;
@@ -131,6 +131,65 @@ async fn the_chain_runs_on_one_long_lived_thread_per_core() {
         threads >= cores.min(2),
         "batches ran on {threads} thread(s)"
     );
+    // A pool of another size, given in the options.
+    let seen = WhereItRuns::default();
+    let (p, _) = one_transform(20_000, seen.clone());
+    let opts = RunOptions {
+        workers: WorkerPool::new(3),
+        ..options()
+    };
+    let report = p.run(&opts).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    let threads = seen
+        .threads
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .len();
+    assert!(
+        (2..=3).contains(&threads),
+        "{threads} threads on a pool of 3"
+    );
+}
+
+/// Sleeps per batch: CPU work that takes a while.
+struct Sleepy(Duration);
+
+impl Transform for Sleepy {
+    fn transform(&self, batch: Batch, _: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        std::thread::sleep(self.0);
+        Ok(batch)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_sharing_a_pool_take_turns_a_backlog_does_not_starve_a_small_run() {
+    let pool = WorkerPool::new(1);
+    let opts = || RunOptions {
+        workers: pool.clone(),
+        ..options()
+    };
+    // 400 batches of 2 ms on the pool's one thread: 800 ms at least.
+    let (long, long_dest) = one_transform(40_000, Sleepy(Duration::from_millis(2)));
+    let long_opts = opts();
+    let long_run = tokio::spawn(async move { long.run(&long_opts).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (short, short_dest) = one_transform(500, Sleepy(Duration::from_millis(2)));
+    let started = Instant::now();
+    let report = short.run(&opts()).await;
+    let took = started.elapsed();
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(short_dest.rows().len(), 500);
+    assert!(
+        !long_run.is_finished() && long_dest.rows().is_empty(),
+        "the small run waited for the long run's backlog ({took:?})"
+    );
+    assert!(
+        took < Duration::from_millis(400),
+        "the small run took {took:?}"
+    );
+    let report = long_run.await.expect("the long run ends");
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(long_dest.rows().len(), 40_000);
 }
 
 /// Fails unless it runs inside the tokio runtime's context.
