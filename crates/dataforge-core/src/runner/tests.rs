@@ -739,3 +739,142 @@ async fn dead_letters_commit_only_with_the_main_load_so_retries_do_not_duplicate
     assert_eq!(dead.rows().len(), 2, "rows 0 and 10, once");
     assert_eq!(dest.rows().len(), 18);
 }
+
+/// An incremental source: rows with ids 1..=`total`, after the cursor in state, sent slowly in
+/// batches of the run's batch size; it stages the last id sent as the new cursor.
+struct SlowIncremental {
+    total: i64,
+    per_batch: Duration,
+}
+
+#[async_trait]
+impl Source for SlowIncremental {
+    async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError> {
+        let after = ctx
+            .state()
+            .get("last_id")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        let ids: Vec<i64> = (after + 1..=self.total).collect();
+        for chunk in ids.chunks(ctx.batch_size()) {
+            tokio::time::sleep(self.per_batch).await;
+            out.send(chunk.iter().map(|id| record! {"id" => *id}).collect())
+                .await?;
+            ctx.state()
+                .set("last_id", serde_json::json!(chunk[chunk.len() - 1]));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_run_commits_nothing_and_a_rerun_loads_each_row_once() {
+    let store = Arc::new(MemoryStateStore::default());
+    let opts = RunOptions {
+        state_store: store.clone(),
+        ..RunOptions::in_memory()
+    };
+    let dest = CollectingDestination::new();
+    let p = Pipeline::builder("dropped")
+        .source(SlowIncremental {
+            total: 40,
+            per_batch: Duration::from_millis(20),
+        })
+        .transform(Double { reject_every: 0 })
+        .destination(dest.clone())
+        .batch_size(4)
+        .build()
+        .expect("valid");
+    // The run takes about 200 ms: the timeout drops its future half-way.
+    let dropped = tokio::time::timeout(Duration::from_millis(50), p.run(&opts)).await;
+    assert!(dropped.is_err(), "the run ended before the timeout");
+    // Long enough for a run left going in the background to finish and commit.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        ids(&dest.rows()),
+        Vec::<i64>::new(),
+        "a dropped run committed"
+    );
+    assert_eq!(dest.rollbacks(), 1, "the dropped run's load rolled back");
+    assert!(store.load("dropped").await.expect("load").is_empty());
+
+    let report = p.run(&opts).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(report.rows_loaded, 40);
+    let again = p.run(&opts).await;
+    assert!(again.is_success(), "{:?}", again.error);
+    assert_eq!(again.rows_loaded, 0, "the cursor was saved with the load");
+    assert_eq!(
+        ids(&dest.rows()),
+        (1..=40).collect::<Vec<_>>(),
+        "each row once"
+    );
+    assert_eq!(store.load("dropped").await.expect("load")["last_id"], 40);
+}
+
+/// Commits slowly: after the clean end, it takes `commit` to commit.
+#[derive(Clone, Default)]
+struct SlowCommit {
+    inner: CollectingDestination,
+    commit: Duration,
+}
+
+#[async_trait]
+impl Destination for SlowCommit {
+    async fn load(
+        &self,
+        input: &mut BatchReceiver,
+        ctx: &RunContext,
+    ) -> Result<LoadSummary, ComponentError> {
+        let mut rows = Vec::new();
+        while let Some(batch) = input.recv().await? {
+            rows.extend(batch);
+        }
+        // The commit has begun: cancelling now does not stop it (a COMMIT sent to a server).
+        tokio::time::sleep(self.commit).await;
+        let (tx, mut rx) = crate::stream::channel(2, CancellationToken::new());
+        tx.send(rows).await?;
+        tx.finish().await;
+        self.inner.load(&mut rx, ctx).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_dropped_while_its_load_commits_saves_the_cursor_with_the_commit() {
+    let store = Arc::new(MemoryStateStore::default());
+    let opts = RunOptions {
+        state_store: store.clone(),
+        ..RunOptions::in_memory()
+    };
+    let dest = SlowCommit {
+        commit: Duration::from_millis(300),
+        ..SlowCommit::default()
+    };
+    let p = Pipeline::builder("late_drop")
+        .source(SlowIncremental {
+            total: 8,
+            per_batch: Duration::ZERO,
+        })
+        .destination(dest.clone())
+        .batch_size(4)
+        .build()
+        .expect("valid");
+    // Dropped while the destination commits.
+    let dropped = tokio::time::timeout(Duration::from_millis(100), p.run(&opts)).await;
+    assert!(dropped.is_err(), "the run ended before the timeout");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(ids(&dest.inner.rows()), (1..=8).collect::<Vec<_>>());
+    assert_eq!(
+        store.load("late_drop").await.expect("load")["last_id"],
+        8,
+        "the commit stood: its cursor was saved with it"
+    );
+    let again = p.run(&opts).await;
+    assert!(again.is_success(), "{:?}", again.error);
+    assert_eq!(again.rows_loaded, 0);
+    assert_eq!(
+        ids(&dest.inner.rows()),
+        (1..=8).collect::<Vec<_>>(),
+        "each row once"
+    );
+}
