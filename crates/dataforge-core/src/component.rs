@@ -62,6 +62,10 @@ pub trait Source: Send + Sync + 'static {
 /// Maps a batch to a batch. Transforms are CPU work: the runner calls them on its worker threads,
 /// several batches at once unless [`Transform::is_ordered`] says otherwise.
 ///
+/// One transform serves every run of its pipeline, concurrent ones included: state kept across
+/// the batches of a run belongs in a [`RunLocal`](crate::RunLocal), which gives each run (each
+/// attempt) its own value and drops it with the run, never in the transform itself.
+///
 /// Its methods are plain functions, so an impl needs no `#[async_trait]` (unlike [`Source`],
 /// [`Destination`], [`crate::StateStore`] and [`crate::ConnectionProvider`], whose impls do:
 /// forgetting it there gives `error[E0195]`). A row the transform cannot handle goes to

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::connection::{Connection, ConnectionError, ConnectionProvider, EnvConnections};
+use crate::run_local::RunLocals;
 use crate::state::StateHandle;
 
 /// The run a component works for: ids, dates, connections, state and cancellation.
@@ -24,6 +25,9 @@ struct Inner {
     connections: Arc<dyn ConnectionProvider>,
     state: StateHandle,
     cancel: CancellationToken,
+    /// The values of the run's [`RunLocal`](crate::RunLocal)s: owned by the run, dropped
+    /// with its last context.
+    locals: RunLocals,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -37,7 +41,8 @@ impl std::fmt::Debug for RunContext {
     }
 }
 
-/// Builds a [`RunContext`]; the runner makes one per attempt, tests may make their own.
+/// Builds a [`RunContext`]; the runner makes one per attempt, tests may make their own. Each
+/// context built is a run of its own: its [`RunLocal`](crate::RunLocal) values start afresh.
 pub struct RunContextBuilder {
     pipeline_id: String,
     run_id: Option<String>,
@@ -106,6 +111,7 @@ impl RunContextBuilder {
                 connections: self.connections,
                 state: self.state,
                 cancel: self.cancel,
+                locals: RunLocals::default(),
             }),
         }
     }
@@ -171,5 +177,9 @@ impl RunContext {
     /// True once the run is cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.inner.cancel.is_cancelled()
+    }
+    /// The values of the run's [`RunLocal`](crate::RunLocal)s.
+    pub(crate) fn locals(&self) -> &RunLocals {
+        &self.inner.locals
     }
 }

@@ -118,6 +118,7 @@ pub mod context;
 pub mod error;
 pub mod pipeline;
 pub mod registry;
+pub mod run_local;
 pub mod runner;
 pub mod state;
 pub mod stream;
@@ -141,7 +142,8 @@ pub use registry::{
     BuiltTransform, ComponentKind, DestinationFactory, Registration, Registry, SourceFactory,
     TransformFactory,
 };
-pub use runner::{Progress, RunOptions, RunReport, RunStatus};
+pub use run_local::RunLocal;
+pub use runner::{Progress, RunOptions, RunReport, RunStatus, WorkerPool};
 pub use state::{FileStateStore, MemoryStateStore, State, StateError, StateHandle, StateStore};
 pub use stream::{Batch, BatchReceiver, BatchSender, DeferredBatch, Prepared};
 pub use value::{Columns, CompactString, JsonError, Record, Value, ValueTypeError};

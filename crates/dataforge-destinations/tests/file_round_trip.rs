@@ -114,3 +114,67 @@ async fn a_failed_run_leaves_the_old_file_and_no_temp_file() {
         .collect();
     assert_eq!(names, ["orders.jsonl"]);
 }
+
+/// Rows with ids 1..=40 after the cursor in state, four at a time, 20 ms apart; stages the
+/// last id sent as the cursor.
+struct SlowIncremental;
+
+#[dataforge_core::async_trait]
+impl dataforge_core::Source for SlowIncremental {
+    async fn extract(
+        &self,
+        ctx: &dataforge_core::RunContext,
+        out: &mut dataforge_core::BatchSender,
+    ) -> Result<(), dataforge_core::ComponentError> {
+        let after = ctx
+            .state()
+            .get("last_id")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        let ids: Vec<i64> = (after + 1..=40).collect();
+        for chunk in ids.chunks(4) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            out.send(chunk.iter().map(|id| record! {"id" => *id}).collect())
+                .await?;
+            ctx.state().set("last_id", json!(chunk[chunk.len() - 1]));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_run_appends_nothing_and_a_rerun_appends_each_row_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = dir.path().join("out.jsonl");
+    std::fs::write(&output, "{\"id\":0}\n").expect("existing file");
+    let registry = registry();
+    let p = Pipeline::builder("dropped_append")
+        .source(SlowIncremental)
+        .destination(
+            registry
+                .build_destination(&json!({
+                    "type": "file", "path": output.to_string_lossy(), "write_mode": "append"
+                }))
+                .expect("destination"),
+        )
+        .batch_size(4)
+        .build()
+        .expect("pipeline");
+    let opts = options();
+    // The run takes about 200 ms: the timeout drops it half-way.
+    let dropped = tokio::time::timeout(std::time::Duration::from_millis(50), p.run(&opts)).await;
+    assert!(dropped.is_err(), "the run ended before the timeout");
+    // Long enough for a run left going in the background to finish and commit.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(lines(&output), [json!({"id": 0})], "a dropped run appended");
+    let report = p.run(&opts).await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    let again = p.run(&opts).await;
+    assert_eq!(again.status, RunStatus::Succeeded, "{:?}", again.error);
+    assert_eq!(again.rows_loaded, 0, "the cursor was saved with the load");
+    let ids: Vec<i64> = lines(&output)
+        .iter()
+        .map(|l| l["id"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(ids, (0..=40).collect::<Vec<_>>(), "each row once");
+}

@@ -4,13 +4,14 @@ use std::collections::{HashMap, HashSet};
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory, Value,
+    Batch, ComponentError, ConfigErrors, Record, RowContext, RunLocal, Transform, TransformFactory,
+    Value,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::config::Issues;
-use crate::state::{PerRun, encode_key};
+use crate::key::encode_key;
 
 /// Config of `deduplicate`.
 ///
@@ -66,8 +67,8 @@ impl TransformFactory for DeduplicateFactory {
         issues.finish(Deduplicate {
             keys: config.keys.iter().map(CompactString::from).collect(),
             keep: config.keep,
-            seen: PerRun::default(),
-            last: PerRun::default(),
+            seen: RunLocal::new(),
+            last: RunLocal::new(),
         })
     }
 }
@@ -80,9 +81,9 @@ pub struct Deduplicate {
     keys: Vec<CompactString>,
     keep: Keep,
     /// `keep: first`: the keys seen.
-    seen: PerRun<HashSet<Box<[u8]>>>,
+    seen: RunLocal<HashSet<Box<[u8]>>>,
     /// `keep: last`: the rows held back.
-    last: PerRun<LastRows>,
+    last: RunLocal<LastRows>,
 }
 
 /// The latest row of each key, in the order keys were first seen.

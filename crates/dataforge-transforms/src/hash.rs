@@ -1,10 +1,11 @@
 //! `hash`: pseudonymises columns with a salted SHA-256.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, RowContext, Transform, TransformFactory, Value,
+    Batch, ComponentError, ConfigErrors, RowContext, RunContext, RunLocal, Transform,
+    TransformFactory, Value,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -23,8 +24,8 @@ use crate::error::TransformError;
 /// (strings as they are, other values by their text form, nested values as JSON), so the same
 /// input always gives the same pseudonym and joins still work: in PostgreSQL,
 /// `encode(sha256(convert_to(salt || value, 'UTF8')), 'hex')`. Nulls stay null; missing columns
-/// are left alone. The salt is read from the environment variable `salt_env` when the first batch
-/// runs (an unset or empty variable fails the run); without `salt_env` values are hashed unsalted,
+/// are left alone. The salt is read from the environment variable `salt_env` on each run's first
+/// batch (an unset or empty variable fails the run); without `salt_env` values are hashed unsalted,
 /// which a dictionary attack reverses for guessable values like emails.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -72,7 +73,7 @@ impl TransformFactory for HashFactory {
         issues.finish(Hash {
             columns: config.columns.iter().map(CompactString::from).collect(),
             salt_env: config.salt_env,
-            salt: OnceLock::new(),
+            salt: RunLocal::new(),
         })
     }
 }
@@ -84,19 +85,23 @@ dataforge_core::register_transform!(HashFactory);
 pub struct Hash {
     columns: Vec<CompactString>,
     salt_env: Option<String>,
-    salt: OnceLock<Result<Vec<u8>, TransformError>>,
+    /// Read from `salt_env` once per run (a run after the variable changed sees the new one).
+    salt: RunLocal<Option<Result<Arc<[u8]>, TransformError>>>,
 }
 
 impl Hash {
-    fn salt(&self) -> Result<&[u8], TransformError> {
-        let salt = self.salt.get_or_init(|| match &self.salt_env {
-            None => Ok(Vec::new()),
-            Some(var) => match std::env::var_os(var) {
-                Some(v) if !v.is_empty() => Ok(v.into_encoded_bytes()),
-                _ => Err(TransformError::MissingSalt { var: var.clone() }),
-            },
-        });
-        salt.as_deref().map_err(Clone::clone)
+    /// This run's salt, read from `salt_env` on the run's first batch.
+    fn salt(&self, ctx: &RunContext) -> Result<Arc<[u8]>, TransformError> {
+        self.salt.with(ctx, |salt| {
+            salt.get_or_insert_with(|| match &self.salt_env {
+                None => Ok(Arc::from(&[][..])),
+                Some(var) => match std::env::var_os(var) {
+                    Some(v) if !v.is_empty() => Ok(Arc::from(v.into_encoded_bytes())),
+                    _ => Err(TransformError::MissingSalt { var: var.clone() }),
+                },
+            })
+            .clone()
+        })
     }
 }
 
@@ -115,15 +120,15 @@ impl Transform for Hash {
     fn transform(
         &self,
         mut batch: Batch,
-        _rows: &mut RowContext<'_>,
+        rows: &mut RowContext<'_>,
     ) -> Result<Batch, ComponentError> {
-        let salt = self.salt()?;
+        let salt = self.salt(rows.run())?;
         for r in &mut batch {
             for c in &self.columns {
                 if let Some(v) = r.get_mut(c)
                     && !v.is_null()
                 {
-                    *v = Value::String(digest(salt, v));
+                    *v = Value::String(digest(&salt, v));
                 }
             }
         }

@@ -18,12 +18,12 @@ pub mod fill_null;
 pub mod filter;
 pub mod flatten;
 pub mod hash;
+mod key;
 mod names;
 pub mod rename;
 mod rows;
 pub mod select;
 mod shape;
-mod state;
 pub mod string;
 #[cfg(test)]
 mod test_support;

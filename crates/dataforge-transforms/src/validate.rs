@@ -4,7 +4,8 @@ use std::collections::HashSet;
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory, Value,
+    Batch, ComponentError, ConfigErrors, Record, RowContext, RunLocal, Transform, TransformFactory,
+    Value,
 };
 use regex::Regex;
 use schemars::JsonSchema;
@@ -12,8 +13,8 @@ use serde::Deserialize;
 
 use crate::config::{Issues, OrderedMap};
 use crate::error::TransformError;
+use crate::key::encode_key;
 use crate::rows::{Reach, for_each_row};
-use crate::state::{PerRun, encode_key};
 
 /// Config of `validate`: column → rules.
 ///
@@ -187,7 +188,7 @@ impl TransformFactory for ValidateFactory {
         issues.finish(Validate {
             columns,
             unique,
-            seen: PerRun::default(),
+            seen: RunLocal::new(),
         })
     }
 }
@@ -212,7 +213,7 @@ pub struct Validate {
     columns: Vec<Column>,
     unique: usize,
     /// Per unique column, the values seen in the run.
-    seen: PerRun<Vec<HashSet<Box<[u8]>>>>,
+    seen: RunLocal<Vec<HashSet<Box<[u8]>>>>,
 }
 
 fn same(a: &Value, b: &Value) -> bool {

@@ -1,5 +1,5 @@
-//! The transform stage: runs the chain on a pool of worker threads (one per core, for the
-//! stage's life), several batches at once, output in input order, and applies each
+//! The transform stage: runs the chain on the run's [`WorkerPool`] (shared by the runs in the
+//! process), several batches at once, output in input order, and applies each
 //! transform's `on_error` policy to the rows it rejects. A worker first decodes a batch the
 //! source deferred ([`DeferredBatch`](crate::DeferredBatch)); when the destination has a
 //! [`Preparer`], it also prepares the batch for it, right after the chain: a batch's rows are
@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -16,6 +16,7 @@ use futures::stream::FuturesOrdered;
 use tokio::sync::oneshot;
 
 use super::StageError;
+use super::pool::{Job, WorkerPool};
 use super::report::Progress;
 use crate::component::{Preparer, Rejected, RowContext};
 use crate::config::OnError;
@@ -190,22 +191,17 @@ pub(crate) async fn run_chain(
     output: BatchSender,
     dead_letter: Option<BatchSender>,
     progress: Arc<Progress>,
+    pool: WorkerPool,
 ) -> Result<(ChainStats, Option<BatchSender>), StageError> {
     let steps = work.steps.clone();
     let ordered = steps.iter().any(|s| s.transform.is_ordered());
     // Nothing to do on a batch of rows: it passes straight on. Deferred batches still go to
     // the workers, to be decoded.
     let direct = steps.is_empty() && work.preparer.is_none();
-    // A worker thread per core, and two batches per core in flight: a worker finds the next
-    // batch queued when it finishes one.
-    let (threads, in_flight) = if ordered {
-        (1, 1)
-    } else {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        (cores, 2 * cores)
-    };
-    // Started with the first batch that needs it.
-    let mut pool: Option<Pool> = None;
+    // Two batches per worker thread in flight: a worker finds the next batch queued when it
+    // finishes one. One at a time when a transform's result depends on the order.
+    let in_flight = if ordered { 1 } else { 2 * pool.threads() };
+    let jobs = RunJobs::new(pool, work.clone(), ctx.clone());
     let mut stats = ChainStats::default();
     let mut policy = Policy {
         pipeline: ctx.pipeline_id().to_owned(),
@@ -243,30 +239,21 @@ pub(crate) async fn run_chain(
                         }))
                         .boxed(),
                     ),
-                    Some(incoming) => {
-                        let pool = pool.get_or_insert_with(|| Pool::start(threads, &work, &ctx));
-                        inflight.push_back(pool.run(incoming).boxed());
-                    }
+                    Some(incoming) => inflight.push_back(jobs.run(incoming).boxed()),
                     None => input_done = true,
                 }
             }
             else => break,
         }
     }
-    // The workers are idle: let them end.
-    drop(pool);
     stats.rows_in = rows_seen;
     if !steps.is_empty() {
-        let (steps, ctx, preparer) = (steps.clone(), ctx.clone(), work.preparer.clone());
-        let joined = tokio::task::spawn_blocking(move || {
-            finish_chain(&steps, &ctx, rows_seen, preparer.as_ref())
-        })
-        .await;
-        let done = joined.map_err(|e| StageError::Component {
-            stage: Stage::Transform,
-            component: "transform chain".into(),
-            error: ComponentError::fatal_msg(format!("a transform panicked: {e}")),
-        })??;
+        // On a worker too: the transforms' stack, and the pool's bound on threads.
+        let done = jobs
+            .call(move |work, ctx| {
+                finish_chain(&work.steps, ctx, rows_seen, work.preparer.as_ref())
+            })
+            .await?;
         // Held-back rows may come from anywhere in the run.
         let rows = 1..1 + done.rows_in;
         deliver(done, rows, &mut policy, &mut stats, &progress, &output).await?;
@@ -275,74 +262,65 @@ pub(crate) async fn run_chain(
     Ok((stats, dead_letter))
 }
 
-/// The stack of a transform worker thread: room for the deepest expression a transform accepts
-/// (evaluating one in the CEL interpreter takes up to 40 kB per level in a debug build) with a
-/// wide margin. Only the pages used are committed.
-pub(crate) const TRANSFORM_STACK: usize = 16 * 1024 * 1024;
-
-/// A batch for a worker, and where its result goes.
-struct Job {
-    input: Incoming,
-    reply: oneshot::Sender<Result<BatchDone, StageError>>,
+/// What a run's jobs need: the work and the run, and the runtime to run them in the context of.
+struct RunWork {
+    work: Work,
+    ctx: RunContext,
+    /// The workers run inside the run's runtime's context, as its blocking threads do, so that a
+    /// transform may still reach the runtime (`Handle::current`).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
-/// The transform workers: a thread per core for the stage's life, taking batches from one
-/// queue in turn. Long-lived threads keep their caches and their allocator's pages from batch
-/// to batch, and a worker that finishes a batch finds the next one queued instead of waiting
-/// for a thread to be woken for it. Dropping the pool closes the queue; each thread ends after
-/// its current batch, skipping the queued ones nobody waits for any more.
-struct Pool {
-    jobs: std::sync::mpsc::Sender<Job>,
+/// A run's jobs on the shared pool. A job whose run stopped waiting for it (an error, a
+/// cancellation, a dropped run) is skipped when a worker takes it.
+struct RunJobs {
+    pool: WorkerPool,
+    run: Arc<RunWork>,
 }
 
-impl Pool {
-    fn start(threads: usize, work: &Work, ctx: &RunContext) -> Self {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
-        // The workers run inside the runtime's context, as its blocking threads do, so that a
-        // transform may still reach the runtime (`Handle::current`).
+impl RunJobs {
+    fn new(pool: WorkerPool, work: Work, ctx: RunContext) -> Self {
         let runtime = tokio::runtime::Handle::try_current().ok();
-        for i in 0..threads {
-            let (queue, work, ctx, runtime) =
-                (queue.clone(), work.clone(), ctx.clone(), runtime.clone());
-            let worker = move || {
-                let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                loop {
-                    // Taking the next job is the only thing done under the lock.
-                    let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                    let Ok(Job { input, reply }) = job else {
-                        break;
-                    };
-                    if reply.is_closed() {
-                        // The stage stopped (an error, a cancellation): nobody waits for its
-                        // queued batches, which are skipped.
-                        continue;
-                    }
-                    let done =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| apply(&work, &ctx, input)))
-                            .unwrap_or_else(|payload| Err(panicked(&*payload)));
-                    // The stage may have stopped on an earlier batch's error: nobody waits.
-                    let _ = reply.send(done);
-                }
-            };
-            let spawned = std::thread::Builder::new()
-                .name(format!("dataforge-transform-{i}"))
-                .stack_size(TRANSFORM_STACK)
-                .spawn(worker);
-            if let Err(e) = spawned {
-                tracing::warn!(error = %e, "could not start a transform worker thread");
-            }
+        Self {
+            pool,
+            run: Arc::new(RunWork { work, ctx, runtime }),
         }
-        Self { jobs }
     }
 
-    /// Queues `input`; the result comes back in the returned future.
+    /// Queues `input` (decoded, transformed and prepared on a worker); the result comes back
+    /// in the returned future.
     fn run(
         &self,
         input: Incoming,
     ) -> impl std::future::Future<Output = Result<BatchDone, StageError>> + use<> {
-        let (reply, result) = oneshot::channel();
-        let queued = self.jobs.send(Job { input, reply });
+        self.call(move |work, ctx| apply(work, ctx, input))
+    }
+
+    /// Runs `f` on a worker, its panic caught and reported as the chain's.
+    fn call<F>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = Result<BatchDone, StageError>> + use<F>
+    where
+        F: FnOnce(&Work, &RunContext) -> Result<BatchDone, StageError> + Send + 'static,
+    {
+        let (reply, result) = oneshot::channel::<Result<BatchDone, StageError>>();
+        let run = self.run.clone();
+        let job: Job = Box::new(move || {
+            if reply.is_closed() {
+                // The stage stopped: nobody waits for this batch.
+                return;
+            }
+            let context = run.runtime.as_ref().map(tokio::runtime::Handle::enter);
+            let done = std::panic::catch_unwind(AssertUnwindSafe(|| f(&run.work, &run.ctx)))
+                .unwrap_or_else(|payload| Err(panicked(&*payload)));
+            drop(context);
+            // The run's context (and its transforms' state) is not held past the reply.
+            drop(run);
+            // The stage may have stopped on an earlier batch's error: nobody waits.
+            let _ = reply.send(done);
+        });
+        let queued = self.pool.submit(job);
         async move {
             if queued.is_err() {
                 return Err(worker_stopped());

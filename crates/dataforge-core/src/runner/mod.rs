@@ -2,6 +2,8 @@
 //! channels, with retries, a timeout, cancellation and a [`RunReport`].
 
 mod chain;
+mod options;
+mod pool;
 mod report;
 
 use std::collections::BTreeMap;
@@ -11,53 +13,17 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+pub use options::RunOptions;
+pub use pool::WorkerPool;
 pub use report::{Progress, RunReport, RunStatus};
 
 use crate::component::LoadSummary;
-use crate::connection::{ConnectionProvider, EnvConnections};
+use crate::connection::ConnectionProvider;
 use crate::context::RunContext;
 use crate::error::{ComponentError, RunError, Stage, error_chain};
 use crate::pipeline::{Named, Pipeline};
-use crate::state::{FileStateStore, StateHandle, StateStore};
+use crate::state::{StateHandle, StateStore};
 use crate::stream::channel;
-
-/// What a run needs from its environment.
-#[derive(Clone)]
-pub struct RunOptions {
-    /// Resolves `conn_id`s (default: `DATAFORGE_CONN_*` variables).
-    pub connections: Arc<dyn ConnectionProvider>,
-    /// Keeps cursors (default: files under `DATAFORGE_HOME`).
-    pub state_store: Arc<dyn StateStore>,
-    /// Cancels the run: the destination rolls back.
-    pub cancel: CancellationToken,
-    /// The logical date (default: now).
-    pub logical_date: Option<DateTime<Utc>>,
-    /// Live counters to poll.
-    pub progress: Arc<Progress>,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        Self {
-            connections: Arc::new(EnvConnections),
-            state_store: Arc::new(FileStateStore::from_env()),
-            cancel: CancellationToken::new(),
-            logical_date: None,
-            progress: Arc::new(Progress::new()),
-        }
-    }
-}
-
-impl RunOptions {
-    /// Defaults, but with state kept in memory only (nothing written under `DATAFORGE_HOME`):
-    /// for tests and one-off runs.
-    pub fn in_memory() -> Self {
-        Self {
-            state_store: Arc::new(crate::state::MemoryStateStore::default()),
-            ..Self::default()
-        }
-    }
-}
 
 /// A stage's failure, before the runner turns it into a [`RunError`].
 #[derive(Debug)]
@@ -102,27 +68,71 @@ struct AttemptStats {
     seconds: BTreeMap<&'static str, f64>,
 }
 
+/// What an attempt needs of the run, owned: the attempt runs as a task of its own.
+struct AttemptEnv {
+    number: u32,
+    run_id: String,
+    logical_date: DateTime<Utc>,
+    connections: Arc<dyn ConnectionProvider>,
+    state_store: Arc<dyn StateStore>,
+    progress: Arc<Progress>,
+    workers: WorkerPool,
+    /// The run's token (the attempt's is a child of it).
+    cancel: CancellationToken,
+}
+
 impl Pipeline {
     /// Runs the pipeline once, with retries per `default_args`.
     ///
     /// The report says how it ended; it never panics on a component's failure.
+    ///
+    /// # Dropping the future cancels the run
+    ///
+    /// Dropping the returned future before it completes (a `tokio::time::timeout` that
+    /// elapses, a `select!` branch that loses) cancels the run as
+    /// [`RunOptions::cancel`] would: the destination rolls back and nothing is committed, no
+    /// cursor is saved, and no retry starts. A `Drop` cannot wait, so the attempt then stops in
+    /// the background, on the runtime, a moment later (each stage at its next batch; a
+    /// transform at the end of its batch). What holds is the same as for a cancellation or a
+    /// SIGTERM: if the destination had already begun to commit when the future was dropped,
+    /// that commit may stand, and then the cursors the source staged are saved with it (the
+    /// attempt still finishes its bookkeeping in the background), so a later run does not load
+    /// the same rows again. The destination's `post_load` runs only in that case too. If the
+    /// runtime itself shuts down, its tasks are dropped where they stand: a destination's
+    /// transaction is then rolled back by its own `Drop` (or by the server when the
+    /// connection closes), as when the process is killed.
     pub async fn run(&self, options: &RunOptions) -> RunReport {
         let started = Instant::now();
         let started_at = Utc::now();
         let logical_date = options.logical_date.unwrap_or(started_at);
         let run_id = uuid::Uuid::now_v7().to_string();
+        // The run's token: cancelled with the caller's, or when this future is dropped.
+        let cancel = options.cancel.child_token();
+        let cancel_on_drop = cancel.clone().drop_guard();
         let args = &self.settings.default_args;
         let mut attempt = 0;
         let (stats, error) = loop {
             attempt += 1;
             options.progress.reset();
-            let (stats, result) = self.attempt(attempt, &run_id, logical_date, options).await;
+            let env = AttemptEnv {
+                number: attempt,
+                run_id: run_id.clone(),
+                logical_date,
+                connections: options.connections.clone(),
+                state_store: options.state_store.clone(),
+                progress: options.progress.clone(),
+                workers: options.workers.clone(),
+                cancel: cancel.clone(),
+            };
+            let (stats, result) = self.attempt(env).await;
             match result {
                 Ok(()) => break (stats, None),
+                // A committed load is never loaded again: a retry could duplicate it.
                 Err(e)
                     if attempt <= args.retries
                         && e.is_retryable()
-                        && !options.cancel.is_cancelled() =>
+                        && stats.load.is_none()
+                        && !cancel.is_cancelled() =>
                 {
                     let delay = args.delay_before_retry(attempt);
                     tracing::warn!(
@@ -135,7 +145,7 @@ impl Pipeline {
                     );
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        _ = options.cancel.cancelled() => {
+                        _ = cancel.cancelled() => {
                             break (stats, Some(RunError::Cancelled { pipeline: self.id.clone() }));
                         }
                     }
@@ -143,6 +153,8 @@ impl Pipeline {
                 Err(e) => break (stats, Some(e)),
             }
         };
+        // Every attempt has ended: nothing is left to cancel.
+        cancel_on_drop.disarm();
         let status = match &error {
             None => RunStatus::Succeeded,
             Some(RunError::Cancelled { .. }) => RunStatus::Cancelled,
@@ -189,14 +201,25 @@ impl Pipeline {
         report
     }
 
-    async fn attempt(
-        &self,
-        attempt: u32,
-        run_id: &str,
-        logical_date: DateTime<Utc>,
-        options: &RunOptions,
-    ) -> (AttemptStats, Result<(), RunError>) {
-        let saved = match options.state_store.load(&self.id).await {
+    /// Runs one attempt as a task of its own, so that it ends its bookkeeping (rolled back, or
+    /// committed with its cursors saved) even when the run's future is dropped.
+    async fn attempt(&self, env: AttemptEnv) -> (AttemptStats, Result<(), RunError>) {
+        let task = tokio::spawn(self.clone().attempt_task(env));
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let e = StageError::Component {
+                    stage: Stage::Load,
+                    component: "runner".into(),
+                    error: ComponentError::fatal_msg(format!("the attempt panicked: {e}")),
+                };
+                (AttemptStats::default(), Err(e.into_run_error(&self.id)))
+            }
+        }
+    }
+
+    async fn attempt_task(self, env: AttemptEnv) -> (AttemptStats, Result<(), RunError>) {
+        let saved = match env.state_store.load(&self.id).await {
             Ok(s) => s,
             Err(source) => {
                 let e = RunError::State {
@@ -206,14 +229,14 @@ impl Pipeline {
                 return (AttemptStats::default(), Err(e));
             }
         };
-        let cancel = options.cancel.child_token();
+        let cancel = env.cancel.child_token();
         let ctx = RunContext::builder(self.id.clone())
-            .run_id(run_id)
-            .logical_date(logical_date)
-            .attempt(attempt)
+            .run_id(env.run_id.clone())
+            .logical_date(env.logical_date)
+            .attempt(env.number)
             .batch_size(self.settings.batch_size)
             .params(self.params.clone())
-            .connections(options.connections.clone())
+            .connections(env.connections.clone())
             .state(StateHandle::new(saved))
             .cancellation(cancel.clone())
             .build();
@@ -228,11 +251,25 @@ impl Pipeline {
                 cancel.cancel();
             })
         });
-        let outcome = self.stages(ctx.clone(), options.progress.clone()).await;
+        let (mut stats, result) = self
+            .stages(ctx.clone(), env.progress.clone(), env.workers.clone())
+            .await;
         if let Some(timer) = timer {
             timer.abort();
         }
-        if timed_out.load(std::sync::atomic::Ordering::SeqCst) && outcome.1.is_err() {
+        // The main load committed (its `load` returned Ok): the cursors go with it, whatever
+        // failed after (the dead letters, or a cancellation that came too late to stop it).
+        if stats.load.is_some()
+            && let Some(state) = ctx.state().to_save()
+            && let Err(source) = env.state_store.save(&self.id, &state).await
+        {
+            let e = RunError::State {
+                pipeline: self.id.clone(),
+                source,
+            };
+            return (stats, Err(e));
+        }
+        if timed_out.load(std::sync::atomic::Ordering::SeqCst) && result.is_err() {
             let e = RunError::Timeout {
                 pipeline: self.id.clone(),
                 after: self
@@ -241,19 +278,9 @@ impl Pipeline {
                     .execution_timeout
                     .unwrap_or_default(),
             };
-            return (outcome.0, Err(e));
+            return (stats, Err(e));
         }
-        let (mut stats, result) = outcome;
         if result.is_ok() {
-            if let Some(state) = ctx.state().to_save()
-                && let Err(source) = options.state_store.save(&self.id, &state).await
-            {
-                let e = RunError::State {
-                    pipeline: self.id.clone(),
-                    source,
-                };
-                return (stats, Err(e));
-            }
             let post = Instant::now();
             if let Err(error) = self.destination.component.post_load(&ctx).await {
                 // The data is committed: running the load again could duplicate it.
@@ -266,7 +293,7 @@ impl Pipeline {
             }
             *stats.seconds.entry("load").or_default() += post.elapsed().as_secs_f64();
         }
-        if options.cancel.is_cancelled() && result.is_err() {
+        if env.cancel.is_cancelled() && result.is_err() {
             return (
                 stats,
                 Err(RunError::Cancelled {
@@ -281,6 +308,7 @@ impl Pipeline {
         &self,
         ctx: RunContext,
         progress: Arc<Progress>,
+        workers: WorkerPool,
     ) -> (AttemptStats, Result<(), RunError>) {
         let cap = self.settings.channel_capacity;
         let cancel = ctx.cancellation().clone();
@@ -334,6 +362,7 @@ impl Pipeline {
             dst_tx,
             dl_tx,
             progress,
+            workers,
         ));
 
         let load = tokio::spawn(load_stage(

@@ -24,6 +24,7 @@ pub enum RunStatus {
 
 /// What one run did.
 #[derive(Debug, Serialize)]
+#[must_use = "a run's failure is in its report: check `status` or `is_success()`"]
 pub struct RunReport {
     /// The pipeline's id.
     pub pipeline_id: String,

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -110,7 +110,7 @@ impl Transform for WhereItRuns {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_chain_runs_on_one_long_lived_thread_per_core() {
+async fn the_chain_runs_on_the_pools_long_lived_threads_one_per_core_by_default() {
     let seen = WhereItRuns::default();
     let (p, _) = one_transform(20_000, seen.clone());
     let report = p.run(&options()).await;
@@ -131,6 +131,65 @@ async fn the_chain_runs_on_one_long_lived_thread_per_core() {
         threads >= cores.min(2),
         "batches ran on {threads} thread(s)"
     );
+    // A pool of another size, given in the options.
+    let seen = WhereItRuns::default();
+    let (p, _) = one_transform(20_000, seen.clone());
+    let opts = RunOptions {
+        workers: WorkerPool::new(3),
+        ..options()
+    };
+    let report = p.run(&opts).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    let threads = seen
+        .threads
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .len();
+    assert!(
+        (2..=3).contains(&threads),
+        "{threads} threads on a pool of 3"
+    );
+}
+
+/// Sleeps per batch: CPU work that takes a while.
+struct Sleepy(Duration);
+
+impl Transform for Sleepy {
+    fn transform(&self, batch: Batch, _: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        std::thread::sleep(self.0);
+        Ok(batch)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_sharing_a_pool_take_turns_a_backlog_does_not_starve_a_small_run() {
+    let pool = WorkerPool::new(1);
+    let opts = || RunOptions {
+        workers: pool.clone(),
+        ..options()
+    };
+    // 400 batches of 2 ms on the pool's one thread: 800 ms at least.
+    let (long, long_dest) = one_transform(40_000, Sleepy(Duration::from_millis(2)));
+    let long_opts = opts();
+    let long_run = tokio::spawn(async move { long.run(&long_opts).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (short, short_dest) = one_transform(500, Sleepy(Duration::from_millis(2)));
+    let started = Instant::now();
+    let report = short.run(&opts()).await;
+    let took = started.elapsed();
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(short_dest.rows().len(), 500);
+    assert!(
+        !long_run.is_finished() && long_dest.rows().is_empty(),
+        "the small run waited for the long run's backlog ({took:?})"
+    );
+    assert!(
+        took < Duration::from_millis(400),
+        "the small run took {took:?}"
+    );
+    let report = long_run.await.expect("the long run ends");
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(long_dest.rows().len(), 40_000);
 }
 
 /// Fails unless it runs inside the tokio runtime's context.
@@ -679,4 +738,143 @@ async fn dead_letters_commit_only_with_the_main_load_so_retries_do_not_duplicate
     );
     assert_eq!(dead.rows().len(), 2, "rows 0 and 10, once");
     assert_eq!(dest.rows().len(), 18);
+}
+
+/// An incremental source: rows with ids 1..=`total`, after the cursor in state, sent slowly in
+/// batches of the run's batch size; it stages the last id sent as the new cursor.
+struct SlowIncremental {
+    total: i64,
+    per_batch: Duration,
+}
+
+#[async_trait]
+impl Source for SlowIncremental {
+    async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError> {
+        let after = ctx
+            .state()
+            .get("last_id")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        let ids: Vec<i64> = (after + 1..=self.total).collect();
+        for chunk in ids.chunks(ctx.batch_size()) {
+            tokio::time::sleep(self.per_batch).await;
+            out.send(chunk.iter().map(|id| record! {"id" => *id}).collect())
+                .await?;
+            ctx.state()
+                .set("last_id", serde_json::json!(chunk[chunk.len() - 1]));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_run_commits_nothing_and_a_rerun_loads_each_row_once() {
+    let store = Arc::new(MemoryStateStore::default());
+    let opts = RunOptions {
+        state_store: store.clone(),
+        ..RunOptions::in_memory()
+    };
+    let dest = CollectingDestination::new();
+    let p = Pipeline::builder("dropped")
+        .source(SlowIncremental {
+            total: 40,
+            per_batch: Duration::from_millis(20),
+        })
+        .transform(Double { reject_every: 0 })
+        .destination(dest.clone())
+        .batch_size(4)
+        .build()
+        .expect("valid");
+    // The run takes about 200 ms: the timeout drops its future half-way.
+    let dropped = tokio::time::timeout(Duration::from_millis(50), p.run(&opts)).await;
+    assert!(dropped.is_err(), "the run ended before the timeout");
+    // Long enough for a run left going in the background to finish and commit.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        ids(&dest.rows()),
+        Vec::<i64>::new(),
+        "a dropped run committed"
+    );
+    assert_eq!(dest.rollbacks(), 1, "the dropped run's load rolled back");
+    assert!(store.load("dropped").await.expect("load").is_empty());
+
+    let report = p.run(&opts).await;
+    assert!(report.is_success(), "{:?}", report.error);
+    assert_eq!(report.rows_loaded, 40);
+    let again = p.run(&opts).await;
+    assert!(again.is_success(), "{:?}", again.error);
+    assert_eq!(again.rows_loaded, 0, "the cursor was saved with the load");
+    assert_eq!(
+        ids(&dest.rows()),
+        (1..=40).collect::<Vec<_>>(),
+        "each row once"
+    );
+    assert_eq!(store.load("dropped").await.expect("load")["last_id"], 40);
+}
+
+/// Commits slowly: after the clean end, it takes `commit` to commit.
+#[derive(Clone, Default)]
+struct SlowCommit {
+    inner: CollectingDestination,
+    commit: Duration,
+}
+
+#[async_trait]
+impl Destination for SlowCommit {
+    async fn load(
+        &self,
+        input: &mut BatchReceiver,
+        ctx: &RunContext,
+    ) -> Result<LoadSummary, ComponentError> {
+        let mut rows = Vec::new();
+        while let Some(batch) = input.recv().await? {
+            rows.extend(batch);
+        }
+        // The commit has begun: cancelling now does not stop it (a COMMIT sent to a server).
+        tokio::time::sleep(self.commit).await;
+        let (tx, mut rx) = crate::stream::channel(2, CancellationToken::new());
+        tx.send(rows).await?;
+        tx.finish().await;
+        self.inner.load(&mut rx, ctx).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_dropped_while_its_load_commits_saves_the_cursor_with_the_commit() {
+    let store = Arc::new(MemoryStateStore::default());
+    let opts = RunOptions {
+        state_store: store.clone(),
+        ..RunOptions::in_memory()
+    };
+    let dest = SlowCommit {
+        commit: Duration::from_millis(300),
+        ..SlowCommit::default()
+    };
+    let p = Pipeline::builder("late_drop")
+        .source(SlowIncremental {
+            total: 8,
+            per_batch: Duration::ZERO,
+        })
+        .destination(dest.clone())
+        .batch_size(4)
+        .build()
+        .expect("valid");
+    // Dropped while the destination commits.
+    let dropped = tokio::time::timeout(Duration::from_millis(100), p.run(&opts)).await;
+    assert!(dropped.is_err(), "the run ended before the timeout");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(ids(&dest.inner.rows()), (1..=8).collect::<Vec<_>>());
+    assert_eq!(
+        store.load("late_drop").await.expect("load")["last_id"],
+        8,
+        "the commit stood: its cursor was saved with it"
+    );
+    let again = p.run(&opts).await;
+    assert!(again.is_success(), "{:?}", again.error);
+    assert_eq!(again.rows_loaded, 0);
+    assert_eq!(
+        ids(&dest.inner.rows()),
+        (1..=8).collect::<Vec<_>>(),
+        "each row once"
+    );
 }

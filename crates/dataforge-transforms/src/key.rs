@@ -1,39 +1,8 @@
-//! State kept across the batches of one run (for `deduplicate` and `validate`'s `unique`).
+//! Row keys for `deduplicate` and `validate`'s `unique`: a canonical encoding of values.
+//! (Their per-run state is a [`dataforge_core::RunLocal`]: owned by the run.)
 
-use std::sync::{Mutex, PoisonError};
-
-use dataforge_core::{RunContext, Value};
+use dataforge_core::Value;
 use rust_decimal::Decimal;
-
-/// Runs whose state is kept at once (a pipeline object can be run concurrently).
-const MAX_RUNS: usize = 4;
-
-/// A value of `T` per run attempt: a retry starts from scratch, as its rows are sent again.
-#[derive(Debug, Default)]
-pub(crate) struct PerRun<T> {
-    runs: Mutex<Vec<((String, u32), T)>>,
-}
-
-impl<T: Default> PerRun<T> {
-    /// Calls `f` with this attempt's state.
-    pub(crate) fn with<R>(&self, ctx: &RunContext, f: impl FnOnce(&mut T) -> R) -> R {
-        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
-        let i = match runs
-            .iter()
-            .position(|((id, attempt), _)| id == ctx.run_id() && *attempt == ctx.attempt())
-        {
-            Some(i) => i,
-            None => {
-                if runs.len() >= MAX_RUNS {
-                    runs.remove(0);
-                }
-                runs.push(((ctx.run_id().to_owned(), ctx.attempt()), T::default()));
-                runs.len() - 1
-            }
-        };
-        f(&mut runs[i].1)
-    }
-}
 
 /// Appends a canonical, unambiguous encoding of `v` to `out`, for hashing keys: equal values
 /// encode equally, values of different types never do (`1`, `1.0` and `"1"` are three keys).
@@ -115,16 +84,5 @@ mod tests {
             key(Value::Array(vec![Value::from("ab")])),
             key(Value::Array(vec![Value::from("a"), Value::from("b")]))
         );
-    }
-
-    #[test]
-    fn state_is_per_attempt() {
-        let state: PerRun<u32> = PerRun::default();
-        let a1 = RunContext::builder("p").run_id("a").build();
-        let a2 = RunContext::builder("p").run_id("a").attempt(2).build();
-        state.with(&a1, |n| *n += 1);
-        state.with(&a1, |n| *n += 1);
-        assert_eq!(state.with(&a1, |n| *n), 2);
-        assert_eq!(state.with(&a2, |n| *n), 0);
     }
 }
