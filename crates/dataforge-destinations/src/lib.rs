@@ -4,25 +4,44 @@
 //!
 //! Linking: name this crate somewhere in your binary (`use dataforge_destinations as _;`) or
 //! call [`register`]; a crate nothing references is not linked and its components vanish.
+//!
+//! Features (default: all three): `file`, `postgres` (tokio-postgres, rustls TLS through
+//! `dataforge-hooks`) and `sqlite` (SQLite bundled, compiled from C). A destination whose
+//! feature is off is not compiled, its dependencies are not built, and [`register`] and
+//! link-time registration leave it out: a service that writes files only depends on
+//! `dataforge-destinations = { version = "0.1", default-features = false, features = ["file"] }`.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "file")]
 pub mod file;
+#[cfg(any(feature = "file", feature = "postgres", feature = "sqlite"))]
 pub mod on_empty;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod schema;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "file", feature = "postgres", feature = "sqlite"))]
 pub mod target_lock;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub mod write_mode;
 
 use dataforge_core::{Registry, RegistryError};
 
-/// Adds every destination of this crate to `registry` (for use without link-time registration).
+/// Adds every destination this build of the crate compiles (its enabled features) to
+/// `registry` (for use without link-time registration).
 ///
 /// # Errors
 /// When a type name is already registered by another crate.
 pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
+    #[cfg(feature = "file")]
     file::register(registry)?;
+    #[cfg(feature = "postgres")]
     postgres::register(registry)?;
+    #[cfg(feature = "sqlite")]
     sqlite::register(registry)?;
+    let _ = registry; // with no destination feature there is nothing to add
     Ok(())
 }
