@@ -110,6 +110,7 @@
 //! `register`: see the [`registry`] module for the linking rule. `examples/custom-component` in
 //! the repository is a complete crate with a source, a transform, a destination and a test.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod component;
 pub mod config;

@@ -192,12 +192,37 @@ fn short_type_name<T: ?Sized>() -> String {
 /// Builds a [`Pipeline`] in code from trait objects or registered types.
 ///
 /// ```
-/// use dataforge_core::test_utils::{CollectingDestination, MemorySource};
 /// use dataforge_core::{Pipeline, record};
+/// # use dataforge_core::{
+/// #     BatchReceiver, BatchSender, ComponentError, Destination, LoadSummary, Record, RunContext,
+/// #     Source, async_trait,
+/// # };
+/// # /// Sends its rows in one batch.
+/// # struct Rows(Vec<Record>);
+/// # #[async_trait]
+/// # impl Source for Rows {
+/// #     async fn extract(&self, _: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError> {
+/// #         out.send(self.0.clone()).await?;
+/// #         Ok(())
+/// #     }
+/// # }
+/// # /// Reads every batch and keeps nothing.
+/// # struct Discard;
+/// # #[async_trait]
+/// # impl Destination for Discard {
+/// #     async fn load(
+/// #         &self,
+/// #         input: &mut BatchReceiver,
+/// #         _: &RunContext,
+/// #     ) -> Result<LoadSummary, ComponentError> {
+/// #         while input.recv().await?.is_some() {}
+/// #         Ok(LoadSummary::default())
+/// #     }
+/// # }
 ///
 /// let pipeline = Pipeline::builder("orders")
-///     .source(MemorySource::new(vec![record! {"id" => 1}]))
-///     .destination(CollectingDestination::new())
+///     .source(Rows(vec![record! {"id" => 1}])) // any `impl Source`
+///     .destination(Discard) // any `impl Destination`
 ///     .batch_size(500)
 ///     .build()?;
 /// assert_eq!(pipeline.id(), "orders");

@@ -165,6 +165,7 @@ async fn a_column_typed_by_the_columns_setting_is_not_widened() {
     db.drop().await;
 }
 
+#[cfg(feature = "file")] // the dead letters go to a `file` destination
 #[tokio::test]
 async fn a_nul_in_a_string_follows_the_destinations_on_error() {
     let db = db!("err_nul");
@@ -227,6 +228,7 @@ async fn a_nul_in_a_string_follows_the_destinations_on_error() {
 
 /// Runs `rows` into `destination` through a pipeline built from a pipeline file's JSON (so
 /// `on_error` is read from the destination's object as users write it).
+#[cfg(feature = "file")]
 async fn run_file_pipeline(
     db: &TestDb,
     destination: serde_json::Value,

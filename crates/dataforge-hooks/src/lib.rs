@@ -3,7 +3,11 @@
 //! Connection URIs turned into clients. Today: [`postgres`], PostgreSQL connect with TLS chosen
 //! by the URI's `sslmode` (rustls; no system OpenSSL).
 //!
+//! Features: `postgres` (default) compiles [`postgres`] and its TLS stack; without it this
+//! crate is empty and pulls no rustls.
+//!
 //! ```no_run
+//! # #[cfg(feature = "postgres")]
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use dataforge_core::Connection;
 //! let conn = Connection::parse("pg", "postgres://loader@db:5432/warehouse?sslmode=require")?;
@@ -12,5 +16,7 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "postgres")]
 pub mod postgres;

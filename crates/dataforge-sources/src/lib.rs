@@ -2,11 +2,17 @@
 //!
 //! DataForge's built-in sources: `file` (JSONL, JSON array, CSV; paths and globs).
 //!
+//! Features (default: all): `file`. A source whose feature is off is not compiled, its
+//! dependencies are not built, and [`register`] and link-time registration leave it out.
+//!
 //! Linking: name this crate somewhere in your binary (`use dataforge_sources as _;`) or call
 //! [`register`]; a crate nothing references is not linked and its components vanish.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "file")]
 pub mod file;
 
-// `pub fn register(&mut Registry)`: every source this crate registers.
+// `pub fn register(&mut Registry)`: every source this build of the crate compiles
+// (its enabled features): a component whose feature is off is not compiled, so not registered.
 dataforge_core::component_crate!();

@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dataforge_core::{
-    BatchSender, ComponentError, Connection, Pipeline, Record, Registry, RunContext, RunOptions,
-    RunReport, Source, StaticConnections, async_trait,
+    BatchSender, ComponentError, Pipeline, Record, Registry, RunContext, RunOptions, RunReport,
+    Source, StaticConnections, async_trait,
 };
+#[cfg(feature = "postgres")]
 use postgres_protocol::escape::escape_identifier;
+#[cfg(feature = "postgres")]
 use tokio_postgres::Client;
 
 /// The test database URL.
@@ -25,6 +27,7 @@ pub fn database_url() -> String {
 }
 
 /// A client and a fresh schema for one test.
+#[cfg(feature = "postgres")]
 pub struct TestDb {
     /// The database URL.
     pub url: String,
@@ -36,8 +39,10 @@ pub struct TestDb {
 
 /// Connects to the test database, or returns `None` (with a loud message) when it is not
 /// reachable outside CI. Under `CI=true` an unreachable database panics.
+#[cfg(feature = "postgres")]
 pub async fn connect(url: &str) -> Option<Client> {
-    let conn = Connection::parse("test", url).expect("DATAFORGE_TEST_DATABASE_URL must be a URI");
+    let conn = dataforge_core::Connection::parse("test", url)
+        .expect("DATAFORGE_TEST_DATABASE_URL must be a URI");
     match dataforge_hooks::postgres::connect(&conn).await {
         Ok(c) => Some(c),
         Err(e) => {
@@ -56,6 +61,7 @@ pub async fn connect(url: &str) -> Option<Client> {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl TestDb {
     /// A fresh schema named after the test.
     pub async fn new(test: &str) -> Option<TestDb> {
