@@ -17,6 +17,9 @@
 #    package, or a feature only the workspace's dev-dependencies turn on (dataforge-core's
 #    `test-utils` comes from a path-only self dev-dependency, which packaging drops), fails
 #    here rather than for the first user who tests the published crate.
+# 4. examples/custom-component, built and tested as a downstream crate: its own manifest (no
+#    workspace inheritance), depending on the packaged dataforge-core with its default
+#    features only, in the same throwaway workspace (~20 s).
 #
 # Needs crates.io (its index, and the crates Cargo.lock names) and nothing else. Reuses
 # CARGO_TARGET_DIR's build cache. Runtime on the shared 2-core machine with a warm target
@@ -106,4 +109,31 @@ for crate in "${crates[@]}"; do
         (cd "$work" && cargo test --doc --quiet -p "${base%-*}")
     fi
 done
-echo "publish-dry-run: every publishable crate packages, builds from its package, and its doc tests pass"
+
+echo "== 4. examples/custom-component as a downstream crate, on the packaged crates"
+# A component crate outside this workspace: its own manifest (no workspace inheritance), the
+# published dataforge-core with its default features only (no `test-utils`), its own lockfile
+# entries. If it needs anything the published crates do not give, it fails here.
+mkdir -p "$work/custom-component"
+cp -r examples/custom-component/src examples/custom-component/tests "$work/custom-component/"
+cat >"$work/custom-component/Cargo.toml" <<'MANIFEST'
+# Made by scripts/publish-dry-run.sh from examples/custom-component (keep the two in step).
+[package]
+name = "dataforge-example-custom-component"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+dataforge-core = "0.1"
+serde = { version = "1", features = ["derive"] }
+tempfile = "3"
+tokio = { version = "1", features = ["rt-multi-thread", "macros", "time"] }
+
+[dev-dependencies]
+dataforge-sources = "0.1"
+serde_json = "1"
+MANIFEST
+sed -i 's|^members = \[|members = [\n    "custom-component",|' "$work/Cargo.toml"
+(cd "$work" && cargo test --quiet -p dataforge-example-custom-component)
+echo "publish-dry-run: every publishable crate packages, builds from its package, and its doc tests pass; the custom-component example builds and passes on the packaged crates"

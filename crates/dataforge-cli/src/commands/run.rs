@@ -107,6 +107,7 @@ fn summary(r: &RunReport, stopped: bool) -> String {
             "{}: cancelled after {secs:.2}s; nothing was committed",
             r.pipeline_id
         ),
+        other => format!("{}: {other:?} after {secs:.2}s", r.pipeline_id),
     };
     if stopped && r.status == RunStatus::Succeeded {
         line.push_str(
@@ -147,27 +148,13 @@ mod tests {
     use dataforge_core::LoadSummary;
 
     fn report(status: RunStatus, note: Option<&str>) -> RunReport {
-        RunReport {
-            pipeline_id: "orders".into(),
-            run_id: "run-1".into(),
-            status,
-            attempts: 1,
-            started_at: chrono::Utc::now(),
-            logical_date: chrono::Utc::now(),
-            rows_extracted: 0,
-            rows_transformed: 0,
-            rows_rejected: 0,
-            rejected_by_transform: Default::default(),
-            rows_loaded: 0,
-            load: Some({
-                let mut load = LoadSummary::new("shop.orders", 0);
-                load.note = note.map(str::to_owned);
-                load
-            }),
-            rows_dead_lettered: 0,
-            seconds: Default::default(),
-            error: None,
-        }
+        let mut report = RunReport::new("orders", "run-1", status);
+        let load = LoadSummary::new("shop.orders", 0);
+        report.load = Some(match note {
+            Some(note) => load.with_note(note),
+            None => load,
+        });
+        report
     }
 
     #[test]
