@@ -94,57 +94,37 @@ fn ns(rows: &[Record]) -> Vec<i64> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn eight_concurrent_runs_of_deduplicate_keep_last_each_load_every_key() {
+/// Runs one pipeline of `transform` [`RUNS`] times at once and checks that every run loaded
+/// exactly the rows whose `n` are `expected`, in order.
+async fn each_run_loads(transform: serde_json::Value, on_error: OnError, expected: &[i64]) {
     let dest = PerRunDestination::default();
-    let p = pipeline(
-        json!({"type": "deduplicate", "keys": ["id"], "keep": "last"}),
-        OnError::Fail,
-        &dest,
-    );
-    run_concurrently(p).await;
+    run_concurrently(pipeline(transform, on_error, &dest)).await;
     let runs = dest.runs();
     assert_eq!(runs.len(), RUNS);
-    // The last row of key k is the last i with i % KEYS == k, in first-seen order (k).
-    let expected: Vec<i64> = (0..KEYS).map(|k| (ROWS - KEYS + k) as i64).collect();
     let counts: Vec<usize> = runs.values().map(Vec::len).collect();
     for rows in runs.values() {
         assert_eq!(ns(rows), expected, "rows per run: {counts:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_concurrent_runs_of_deduplicate_keep_last_each_load_every_key() {
+    // The last row of key k is the last i with i % KEYS == k, in first-seen order (k).
+    let expected: Vec<i64> = (0..KEYS).map(|k| (ROWS - KEYS + k) as i64).collect();
+    let transform = json!({"type": "deduplicate", "keys": ["id"], "keep": "last"});
+    each_run_loads(transform, OnError::Fail, &expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_concurrent_runs_of_deduplicate_keep_first_each_load_every_key() {
-    let dest = PerRunDestination::default();
-    let p = pipeline(
-        json!({"type": "deduplicate", "keys": ["id"], "keep": "first"}),
-        OnError::Fail,
-        &dest,
-    );
-    run_concurrently(p).await;
-    let runs = dest.runs();
-    assert_eq!(runs.len(), RUNS);
     let expected: Vec<i64> = (0..KEYS as i64).collect();
-    let counts: Vec<usize> = runs.values().map(Vec::len).collect();
-    for rows in runs.values() {
-        assert_eq!(ns(rows), expected, "rows per run: {counts:?}");
-    }
+    let transform = json!({"type": "deduplicate", "keys": ["id"], "keep": "first"});
+    each_run_loads(transform, OnError::Fail, &expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_concurrent_runs_of_validate_unique_each_keep_the_first_of_every_key() {
-    let dest = PerRunDestination::default();
-    let p = pipeline(
-        json!({"type": "validate", "rules": {"id": {"unique": true}}}),
-        OnError::Skip,
-        &dest,
-    );
-    run_concurrently(p).await;
-    let runs = dest.runs();
-    assert_eq!(runs.len(), RUNS);
     let expected: Vec<i64> = (0..KEYS as i64).collect();
-    let counts: Vec<usize> = runs.values().map(Vec::len).collect();
-    for rows in runs.values() {
-        assert_eq!(ns(rows), expected, "rows per run: {counts:?}");
-    }
+    let transform = json!({"type": "validate", "rules": {"id": {"unique": true}}});
+    each_run_loads(transform, OnError::Skip, &expected).await;
 }
