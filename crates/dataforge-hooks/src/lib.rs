@@ -20,3 +20,6 @@
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+
+#[cfg(feature = "http")]
+pub mod http;
