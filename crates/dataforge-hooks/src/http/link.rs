@@ -80,9 +80,7 @@ pub fn next_link<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String
 /// `,` (outside quotes).
 fn parse_param(s: &str) -> (Option<(String, String)>, &str) {
     let s = s.trim_start();
-    let name_end = s
-        .find(|c: char| c == '=' || c == ';' || c == ',')
-        .unwrap_or(s.len());
+    let name_end = s.find(['=', ';', ',']).unwrap_or(s.len());
     let name = s[..name_end].trim().to_ascii_lowercase();
     let rest = &s[name_end..];
     let Some(after_eq) = rest.strip_prefix('=') else {
@@ -107,9 +105,7 @@ fn parse_param(s: &str) -> (Option<(String, String)>, &str) {
         // Unterminated quote: take what there is.
         (Some((name, value)), "")
     } else {
-        let end = after_eq
-            .find(|c: char| c == ';' || c == ',')
-            .unwrap_or(after_eq.len());
+        let end = after_eq.find([';', ',']).unwrap_or(after_eq.len());
         (
             Some((name, after_eq[..end].trim().to_owned())),
             &after_eq[end..],
