@@ -18,7 +18,7 @@ mod link;
 mod pages;
 mod retry;
 
-pub use client::{HttpAuth, HttpClient, HttpClientBuilder, HttpRequest, HttpResponse};
+pub use client::{HttpAuth, HttpClient, HttpClientBuilder, HttpRequest, HttpResponse, USER_AGENT};
 pub use error::HttpError;
 pub use link::{LinkValue, next_link, parse_link_header};
 pub use retry::{RetryBudget, RetryPolicy, parse_retry_after};
