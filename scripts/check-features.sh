@@ -3,12 +3,14 @@
 # (CI runs it after clippy, whose default-feature build it reuses).
 #
 # 1. Each feature of dataforge-destinations alone (`file`, `postgres`, `sqlite`), none at all,
-#    and dataforge-sources and dataforge-hooks without their default features: lib, tests,
+#    dataforge-sources and dataforge-hooks without their default features, and each feature of
+#    dataforge-hooks alone (`postgres`, `http`): lib, tests,
 #    examples and benches compile with no warning (clippy -D warnings: a module a subset leaves
 #    unused is dead code and fails here). The default features are the workspace's clippy run.
 # 2. The dependency trees: a file-only build has no rustls, ring, tokio-postgres, dataforge-hooks
 #    or bundled SQLite (libsqlite3-sys) among its normal dependencies; an sqlite-only build no
-#    PostgreSQL client or TLS; a postgres-only build no SQLite.
+#    PostgreSQL client or TLS; a postgres-only build no SQLite and no HTTP client (reqwest);
+#    dataforge-hooks with only `postgres` has no reqwest, with only `http` no tokio-postgres.
 #
 # Runtime on the shared 2-core machine, after the workspace's clippy: 8-12 s measured (each
 # subset re-checks the dataforge crates; their dependencies are cached).
@@ -24,6 +26,11 @@ done
 echo "-- dataforge-sources, dataforge-hooks --no-default-features"
 cargo clippy --quiet -p dataforge-sources -p dataforge-hooks --all-targets --no-default-features \
     "$@" -- -D warnings
+for features in postgres http; do
+    echo "-- dataforge-hooks --no-default-features --features '$features'"
+    cargo clippy --quiet -p dataforge-hooks --all-targets --no-default-features \
+        --features "$features" "$@" -- -D warnings
+done
 
 echo "== dependency trees"
 status=0
@@ -56,7 +63,27 @@ all="$(cargo tree --quiet -p dataforge-destinations -e normal --prefix none | se
 for crate in rustls ring tokio-postgres dataforge-hooks rusqlite libsqlite3-sys; do
     grep -qx "$crate" <<<"$all" || { echo "check-features: the default build has no $crate" >&2; status=1; }
 done
-refuse file rustls ring tokio-postgres postgres-protocol dataforge-hooks rusqlite libsqlite3-sys
-refuse sqlite rustls ring tokio-postgres postgres-protocol dataforge-hooks
-refuse postgres rusqlite libsqlite3-sys
+refuse file rustls ring tokio-postgres postgres-protocol dataforge-hooks rusqlite libsqlite3-sys reqwest
+refuse sqlite rustls ring tokio-postgres postgres-protocol dataforge-hooks reqwest
+refuse postgres rusqlite libsqlite3-sys reqwest
+# dataforge-hooks: each client only with its feature.
+hooks_deps() {
+    cargo tree --quiet -p dataforge-hooks "$@" -e normal --prefix none | sed 's/ .*//' | sort -u
+}
+hooks_all="$(hooks_deps)"
+for crate in reqwest tokio-postgres; do
+    grep -qx "$crate" <<<"$hooks_all" || { echo "check-features: dataforge-hooks' default build has no $crate" >&2; status=1; }
+done
+if grep -qx reqwest <<<"$(hooks_deps --no-default-features --features postgres)"; then
+    echo "check-features: dataforge-hooks with only 'postgres' depends on reqwest" >&2
+    status=1
+else
+    echo "dataforge-hooks 'postgres': no reqwest"
+fi
+if grep -qx tokio-postgres <<<"$(hooks_deps --no-default-features --features http)"; then
+    echo "check-features: dataforge-hooks with only 'http' depends on tokio-postgres" >&2
+    status=1
+else
+    echo "dataforge-hooks 'http': no tokio-postgres"
+fi
 exit "$status"

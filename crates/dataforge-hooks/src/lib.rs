@@ -1,10 +1,11 @@
 //! # dataforge-hooks
 //!
-//! Connection URIs turned into clients. Today: [`postgres`], PostgreSQL connect with TLS chosen
-//! by the URI's `sslmode` (rustls; no system OpenSSL).
+//! Connection URIs turned into clients: [`postgres`], PostgreSQL connect with TLS chosen by the
+//! URI's `sslmode`, and [`http`], an HTTP client for API sources (retries with backoff,
+//! `Retry-After`, a per-run retry budget, `Link` paging). Both use rustls (no system OpenSSL).
 //!
-//! Features: `postgres` (default) compiles [`postgres`] and its TLS stack; without it this
-//! crate is empty and pulls no rustls.
+//! Features: `postgres` (default) compiles [`postgres`] and its TLS stack; `http` (default)
+//! compiles [`http`] and reqwest. Without either this crate is empty and pulls no rustls.
 //!
 //! ```no_run
 //! # #[cfg(feature = "postgres")]
@@ -20,3 +21,6 @@
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+
+#[cfg(feature = "http")]
+pub mod http;

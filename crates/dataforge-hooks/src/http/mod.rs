@@ -1,0 +1,24 @@
+//! HTTP client for API sources: reqwest with rustls, retries with backoff, `Link` paging.
+//!
+//! - [`HttpClient`] is built from a [`Connection`](dataforge_core::Connection): its URI is the
+//!   base URL, and its credentials ([`HttpAuth`]) are applied to every request and never
+//!   printed (`Debug`, errors and logs show the path only).
+//! - [`RetryPolicy`] retries connect errors, timeouts, dropped connections, 429 and 5xx with
+//!   exponential backoff and jitter (`backon`), honouring `Retry-After`; a [`RetryBudget`]
+//!   shared by all requests of a run caps the retries of the run. Other 4xx are never retried.
+//! - [`next_link`] / [`parse_link_header`] read RFC 8288 `Link` headers, and
+//!   [`HttpClient::pages`] follows `rel="next"` as a stream of pages.
+//!
+//! Every attempt runs in a `tracing` span `http.request` with `method`, `path` (no query
+//! string), `attempt`, `status`, `bytes` and `ms`.
+
+mod client;
+mod error;
+mod link;
+mod pages;
+mod retry;
+
+pub use client::{HttpAuth, HttpClient, HttpClientBuilder, HttpRequest, HttpResponse, USER_AGENT};
+pub use error::HttpError;
+pub use link::{LinkValue, next_link, parse_link_header};
+pub use retry::{RetryBudget, RetryPolicy, parse_retry_after};
