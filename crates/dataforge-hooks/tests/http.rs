@@ -118,6 +118,15 @@ fn fast(max_retries: u32) -> RetryPolicy {
     }
 }
 
+/// A backoff of 30 s a retry: a test that finishes in seconds shows `Retry-After` won.
+fn thirty_second_backoff() -> RetryPolicy {
+    RetryPolicy {
+        min_delay: Duration::from_secs(30),
+        max_delay: Duration::from_secs(30),
+        ..fast(3)
+    }
+}
+
 fn client(uri: &str, policy: RetryPolicy) -> HttpClient {
     let conn = Connection::parse("api", uri).unwrap();
     HttpClient::builder(&conn)
@@ -135,11 +144,7 @@ async fn retry_after_seconds_as_a_float_string_is_honoured() {
     })
     .await;
     // A backoff of 30 s would time the test out: the 0.2 s of Retry-After wins.
-    let policy = RetryPolicy {
-        min_delay: Duration::from_secs(30),
-        max_delay: Duration::from_secs(30),
-        ..fast(3)
-    };
+    let policy = thirty_second_backoff();
     let client = client(&server.url(), policy);
     let started = Instant::now();
     let response = tokio::time::timeout(Duration::from_secs(10), client.get("orders.json"))
@@ -160,11 +165,7 @@ async fn retry_after_http_date_is_honoured() {
         _ => ok("done"),
     })
     .await;
-    let policy = RetryPolicy {
-        min_delay: Duration::from_secs(30),
-        max_delay: Duration::from_secs(30),
-        ..fast(3)
-    };
+    let policy = thirty_second_backoff();
     let client = client(&server.url(), policy);
     let response = tokio::time::timeout(Duration::from_secs(10), client.get("orders.json"))
         .await
