@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::Value as Json;
@@ -200,11 +200,39 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Computes a staged value when the state is saved.
+type Compute = Arc<dyn Fn() -> Json + Send + Sync>;
+
+/// A value staged for saving: given, or computed at save time.
+#[derive(Clone)]
+enum Staged {
+    Value(Json),
+    Computed(Compute),
+}
+
+impl Staged {
+    fn value(&self) -> Json {
+        match self {
+            Self::Value(v) => v.clone(),
+            Self::Computed(f) => f(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Value(v) => v.fmt(f),
+            Self::Computed(_) => f.write_str("<computed when saved>"),
+        }
+    }
+}
+
 /// The state one run sees: the saved values, and the values it stages for saving.
 #[derive(Debug, Default)]
 pub struct StateHandle {
     saved: State,
-    staged: Mutex<State>,
+    staged: Mutex<BTreeMap<String, Staged>>,
 }
 
 impl StateHandle {
@@ -223,18 +251,30 @@ impl StateHandle {
 
     /// Stages a value; it is saved only if this run's load commits.
     pub fn set(&self, key: impl Into<String>, value: Json) {
-        lock(&self.staged).insert(key.into(), value);
+        lock(&self.staged).insert(key.into(), Staged::Value(value));
+    }
+
+    /// Stages a value that `compute` makes when the state is saved, after the load committed:
+    /// for a source whose rows are decoded on the runner's workers (see
+    /// [`DeferredBatch`](crate::DeferredBatch)), which still see rows after `extract` returned.
+    pub fn set_with(
+        &self,
+        key: impl Into<String>,
+        compute: impl Fn() -> Json + Send + Sync + 'static,
+    ) {
+        lock(&self.staged).insert(key.into(), Staged::Computed(Arc::new(compute)));
     }
 
     /// The state to save: the saved values updated with the staged ones; `None` when nothing
     /// was staged.
     pub fn to_save(&self) -> Option<State> {
-        let staged = lock(&self.staged);
+        // Computed values run outside the lock: they may take locks of their own.
+        let staged = lock(&self.staged).clone();
         if staged.is_empty() {
             return None;
         }
         let mut out = self.saved.clone();
-        out.extend(staged.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out.extend(staged.into_iter().map(|(k, v)| (k, v.value())));
         Some(out)
     }
 }
@@ -266,5 +306,17 @@ mod tests {
         assert_eq!(out["a"], 1);
         assert_eq!(out["b"], 3);
         assert_eq!(h.get("b"), Some(&Json::from(2)));
+    }
+
+    #[test]
+    fn computed_values_are_made_when_saved() {
+        let h = StateHandle::new(State::new());
+        let seen = Arc::new(Mutex::new(1));
+        let read = seen.clone();
+        h.set_with("cursor", move || Json::from(*lock(&read)));
+        *lock(&seen) = 7; // rows decoded after the value was staged
+        assert_eq!(h.to_save().expect("staged")["cursor"], 7);
+        h.set("cursor", 9.into());
+        assert_eq!(h.to_save().expect("staged")["cursor"], 9);
     }
 }
