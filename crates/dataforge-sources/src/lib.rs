@@ -12,6 +12,8 @@
 
 #[cfg(feature = "file")]
 pub mod file;
+#[cfg(feature = "file")]
+mod json_text;
 
 // `pub fn register(&mut Registry)`: every source this build of the crate compiles
 // (its enabled features): a component whose feature is off is not compiled, so not registered.
