@@ -26,6 +26,11 @@ done
 echo "-- dataforge-sources, dataforge-hooks --no-default-features"
 cargo clippy --quiet -p dataforge-sources -p dataforge-hooks --all-targets --no-default-features \
     "$@" -- -D warnings
+for features in file shopify; do
+    echo "-- dataforge-sources --no-default-features --features '$features'"
+    cargo clippy --quiet -p dataforge-sources --all-targets --no-default-features \
+        --features "$features" "$@" -- -D warnings
+done
 for features in postgres http; do
     echo "-- dataforge-hooks --no-default-features --features '$features'"
     cargo clippy --quiet -p dataforge-hooks --all-targets --no-default-features \

@@ -1,8 +1,9 @@
 //! # dataforge-sources
 //!
-//! DataForge's built-in sources: `file` (JSONL, JSON array, CSV; paths and globs).
+//! DataForge's built-in sources: `file` (JSONL, JSON array, CSV; paths and globs) and the
+//! building blocks of `shopify` (not yet registered: its extraction is being wired).
 //!
-//! Features (default: all): `file`. A source whose feature is off is not compiled, its
+//! Features (default: all): `file`, `shopify`. A source whose feature is off is not compiled, its
 //! dependencies are not built, and [`register`] and link-time registration leave it out.
 //!
 //! Linking: name this crate somewhere in your binary (`use dataforge_sources as _;`) or call
@@ -12,6 +13,10 @@
 
 #[cfg(feature = "file")]
 pub mod file;
+#[cfg(any(feature = "file", feature = "shopify"))]
+mod json_text;
+#[cfg(feature = "shopify")]
+pub mod shopify;
 
 // `pub fn register(&mut Registry)`: every source this build of the crate compiles
 // (its enabled features): a component whose feature is off is not compiled, so not registered.

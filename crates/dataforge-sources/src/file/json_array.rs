@@ -14,8 +14,9 @@ use std::sync::Arc;
 use memchr::{memchr_iter, memrchr};
 
 use super::error::FileSourceError;
-use super::json_chunks::{Chunk, Feed, Position, Starts, describe};
+use super::json_chunks::{Chunk, Feed, Starts};
 use super::source::ReadResult;
+use crate::json_text::{Position, describe};
 
 /// Where the cutter is in the array's grammar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::FileSourceError;
 use super::source::{ReadError, ReadResult, finish};
+use crate::json_text::{Position, describe, in_file, parse_error};
 
 /// Bytes read from the file at a time.
 const READ_BUFFER: usize = 1 << 20;
@@ -34,15 +35,6 @@ pub(crate) enum Starts {
     Lines(u64),
     /// Object `i` starts at `positions[i]` (a JSON array: elements may span lines).
     Positions(Vec<Position>),
-}
-
-/// A place in a file: line and column (in bytes), both from 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Position {
-    /// Line, from 1.
-    pub line: u64,
-    /// Byte column within the line, from 1.
-    pub column: u64,
 }
 
 /// The raw text of consecutive objects of one file: `data[ends[i-1]..ends[i]]` is object `i`.
@@ -125,44 +117,6 @@ impl Chunk {
             // so every object `i` has one.
             Starts::Positions(p) => p[i],
         }
-    }
-}
-
-/// A parser error as its line in the file and "reason (column N)" with the parser's excerpt.
-/// The parser counts lines and columns within the text it was given, which starts at `at`;
-/// its own "at line 1 column N" would contradict the file's line number shown beside it.
-fn parse_error(e: &sonic_rs::Error, at: Position) -> (u64, String) {
-    let (line, column) = in_file(at, e.line() as u64, e.column() as u64);
-    let text = e.to_string();
-    let message = match text.split_once(" at line ") {
-        Some((reason, rest)) => {
-            let excerpt = rest.find('\n').map_or("", |i| &rest[i..]);
-            format!("{reason} (column {column}){excerpt}")
-        }
-        None => text,
-    };
-    (line, message)
-}
-
-/// The line and column in the file of a place at `line` and `column` (from 1) within the text
-/// of an object that starts at `at`.
-fn in_file(at: Position, line: u64, column: u64) -> (u64, u64) {
-    match line {
-        0 | 1 => (at.line, at.column - 1 + column),
-        n => (at.line + n - 1, column),
-    }
-}
-
-/// What a value starting with `b` is, for "expected …, found …" messages.
-pub(crate) fn describe(b: u8) -> &'static str {
-    match b {
-        b'{' => "an object",
-        b'[' => "an array",
-        b'"' => "a string",
-        b't' | b'f' => "a boolean",
-        b'n' => "null",
-        b'-' | b'0'..=b'9' => "a number",
-        _ => "something that is not JSON",
     }
 }
 
