@@ -540,6 +540,8 @@ async fn apply_faults(s: Arc<Shared>, mut req: Request, next: Next, api: bool) -
                         return None;
                     }
                     if rem == 0 {
+                        // let hyper flush the status, headers and partial body first
+                        tokio::time::sleep(Duration::from_millis(30)).await;
                         let e = std::io::Error::other("fault injected: connection dropped");
                         return Some((Err(e), (inner, 0, true)));
                     }
@@ -551,6 +553,7 @@ async fn apply_faults(s: Arc<Shared>, mut req: Request, next: Next, api: bool) -
                         }
                         Some(Err(e)) => Some((Err(std::io::Error::other(e)), (inner, 0, true))),
                         None => {
+                            tokio::time::sleep(Duration::from_millis(30)).await;
                             let e = std::io::Error::other("fault injected: connection dropped");
                             Some((Err(e), (inner, 0, true)))
                         }
