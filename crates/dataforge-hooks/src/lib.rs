@@ -24,3 +24,6 @@ pub mod postgres;
 
 #[cfg(feature = "http")]
 pub mod http;
+
+#[cfg(feature = "shopify")]
+pub mod shopify;

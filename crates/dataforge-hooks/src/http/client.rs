@@ -13,6 +13,7 @@ use tracing::field::Empty;
 use url::Url;
 
 use super::error::{HttpError, body_excerpt};
+use super::pacer::Pacer;
 use super::retry::{RetryBudget, RetryPolicy, parse_retry_after};
 
 /// The `User-Agent` of every request: `DataForge/<version>`.
@@ -132,7 +133,6 @@ impl HttpAuth {
 }
 
 /// Builds an [`HttpClient`]; start with [`HttpClient::builder`].
-#[derive(Debug)]
 pub struct HttpClientBuilder {
     base: Url,
     auth: HttpAuth,
@@ -141,6 +141,21 @@ pub struct HttpClientBuilder {
     connect_timeout: Duration,
     read_timeout: Duration,
     headers: HeaderMap,
+    pacer: Option<Arc<dyn Pacer>>,
+}
+
+impl fmt::Debug for HttpClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClientBuilder")
+            .field("base", &self.base.as_str())
+            .field("auth", &self.auth)
+            .field("policy", &self.policy)
+            .field("budget", &self.budget.remaining())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("pacer", &self.pacer.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpClientBuilder {
@@ -181,21 +196,18 @@ impl HttpClientBuilder {
         self
     }
 
+    /// A pacer awaited before every attempt and told of every response (default none).
+    pub fn pacer(mut self, pacer: Arc<dyn Pacer>) -> Self {
+        self.pacer = Some(pacer);
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
     /// [`HttpError::Invalid`] when the TLS configuration or the client cannot be built.
     pub fn build(self) -> Result<HttpClient, HttpError> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| HttpError::Invalid {
-                reason: format!("TLS configuration: {e}"),
-            })?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = tls_config()?;
         let origin = self.base.origin();
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= MAX_REDIRECTS {
@@ -218,12 +230,28 @@ impl HttpClientBuilder {
             .map_err(|e| HttpError::Invalid {
                 reason: format!("HTTP client: {}", error_chain(&e)),
             })?;
+        // Downloads go to any origin (pre-signed URLs), so they use a client of their own: no
+        // default headers, redirects followed anywhere (no credentials travel), and no gzip
+        // decoding, so that byte offsets (`Range`) count the bytes on the wire.
+        let downloads = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
+            .user_agent(USER_AGENT)
+            .connect_timeout(self.connect_timeout)
+            .read_timeout(self.read_timeout)
+            .gzip(false)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .build()
+            .map_err(|e| HttpError::Invalid {
+                reason: format!("HTTP client: {}", error_chain(&e)),
+            })?;
         Ok(HttpClient {
             inner,
+            downloads,
             base: Arc::new(self.base),
             auth: Arc::new(self.auth),
             policy: self.policy,
             budget: self.budget,
+            pacer: self.pacer,
         })
     }
 }
@@ -246,10 +274,13 @@ impl HttpClientBuilder {
 #[derive(Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    /// The client of [`HttpClient::download`]: any origin, no credentials, no gzip.
+    pub(super) downloads: reqwest::Client,
     base: Arc<Url>,
     auth: Arc<HttpAuth>,
-    policy: RetryPolicy,
-    budget: RetryBudget,
+    pub(super) policy: RetryPolicy,
+    pub(super) budget: RetryBudget,
+    pacer: Option<Arc<dyn Pacer>>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -259,6 +290,7 @@ impl fmt::Debug for HttpClient {
             .field("auth", &self.auth)
             .field("policy", &self.policy)
             .field("budget", &self.budget.remaining())
+            .field("pacer", &self.pacer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -296,13 +328,24 @@ impl HttpClient {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             headers: HeaderMap::new(),
+            pacer: None,
         })
     }
 
-    /// This client drawing its retries from `budget` (one per run), sharing the connection pool.
+    /// This client drawing its retries from `budget` (one per run), sharing the connection pool
+    /// and the pacer.
     pub fn with_budget(&self, budget: RetryBudget) -> Self {
         Self {
             budget,
+            ..self.clone()
+        }
+    }
+
+    /// This client paced by `pacer` (`None`: unpaced), sharing the connection pool and the
+    /// retry budget.
+    pub fn with_pacer(&self, pacer: Option<Arc<dyn Pacer>>) -> Self {
+        Self {
+            pacer,
             ..self.clone()
         }
     }
@@ -353,6 +396,9 @@ impl HttpClient {
                 bytes = Empty,
                 ms = Empty,
             );
+            if let Some(pacer) = &self.pacer {
+                pacer.before_attempt().instrument(span.clone()).await;
+            }
             let outcome = self
                 .attempt(&request, &url, auth_header.as_ref())
                 .instrument(span.clone())
@@ -448,6 +494,10 @@ impl HttpClient {
         let status = response.status();
         span.record("status", status.as_u16());
         let headers = response.headers().clone();
+        // The pacer learns from the head, even if the body is then cut short.
+        if let Some(pacer) = &self.pacer {
+            pacer.on_response(status, &headers);
+        }
         let final_url = response.url().clone();
         let body = response.bytes().await;
         let ms = started.elapsed().as_millis() as u64;
@@ -597,7 +647,21 @@ impl HttpResponse {
     }
 }
 
-fn gave_up(error: HttpError, why: String) -> HttpError {
+/// The rustls configuration of every client: ring, webpki roots, no client certificate.
+fn tls_config() -> Result<rustls::ClientConfig, HttpError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| HttpError::Invalid {
+            reason: format!("TLS configuration: {e}"),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+pub(super) fn gave_up(error: HttpError, why: String) -> HttpError {
     match error {
         HttpError::Status {
             method,
@@ -634,12 +698,12 @@ fn gave_up(error: HttpError, why: String) -> HttpError {
 }
 
 /// A URL as logs and errors show it: origin and path, no user info, no query string.
-fn shown_url(url: &Url) -> String {
+pub(super) fn shown_url(url: &Url) -> String {
     format!("{}{}", url.origin().ascii_serialization(), url.path())
 }
 
 /// A reqwest error and its sources, without the URL (whose query may hold a key).
-fn error_chain(error: &reqwest::Error) -> String {
+pub(super) fn error_chain(error: &reqwest::Error) -> String {
     // reqwest's Display names the URL; say the kind and the sources instead.
     let kind = if error.is_timeout() {
         "timed out"

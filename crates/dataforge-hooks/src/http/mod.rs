@@ -8,17 +8,25 @@
 //!   shared by all requests of a run caps the retries of the run. Other 4xx are never retried.
 //! - [`next_link`] / [`parse_link_header`] read RFC 8288 `Link` headers, and
 //!   [`HttpClient::pages`] follows `rel="next"` as a stream of pages.
+//! - A [`Pacer`] (an API's rate limiter) is awaited before every attempt and told of every
+//!   response.
+//! - [`HttpClient::download`] streams a body from any origin without credentials, resuming
+//!   with `Range` when the connection drops.
 //!
 //! Every attempt runs in a `tracing` span `http.request` with `method`, `path` (no query
 //! string), `attempt`, `status`, `bytes` and `ms`.
 
 mod client;
+mod download;
 mod error;
 mod link;
+mod pacer;
 mod pages;
 mod retry;
 
 pub use client::{HttpAuth, HttpClient, HttpClientBuilder, HttpRequest, HttpResponse, USER_AGENT};
+pub use download::ByteStream;
 pub use error::HttpError;
 pub use link::{LinkValue, next_link, parse_link_header};
+pub use pacer::Pacer;
 pub use retry::{RetryBudget, RetryPolicy, parse_retry_after};
