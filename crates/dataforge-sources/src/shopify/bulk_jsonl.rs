@@ -12,7 +12,7 @@
 //! as Shopify writes it. Blank lines are skipped, `\r\n` is accepted, and a last line without a
 //! newline is taken by [`LineSplitter::finish`]. Errors name the line in the download.
 
-use dataforge_core::{Batch, ComponentError, DeferredBatch, JsonError, Record};
+use dataforge_core::{Batch, JsonError, Record};
 
 use super::error::ShopifySourceError;
 use crate::json_text::{Position, describe, in_file, parse_error};
@@ -90,11 +90,6 @@ impl JsonlChunk {
             }
         }
         Ok(batch)
-    }
-
-    /// The chunk as a batch decoded where the runner transforms it.
-    pub(crate) fn into_deferred(self) -> DeferredBatch {
-        DeferredBatch::new(move || self.decode().map_err(ComponentError::from))
     }
 }
 

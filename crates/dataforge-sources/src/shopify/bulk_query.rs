@@ -92,6 +92,7 @@ pub(crate) fn check_bulk(text: &str) -> Vec<String> {
 }
 
 /// Every way `text` misses the paged contract (module docs); empty when it keeps it.
+#[cfg(test)]
 pub(crate) fn check_paged(text: &str) -> Vec<String> {
     match paged_root(text) {
         Ok(_) => Vec::new(),
@@ -176,6 +177,7 @@ pub(crate) fn paged_root(text: &str) -> Result<String, Vec<String>> {
 
 /// Whether the root connection of a bulk query (its first top-level field) takes a `query:`
 /// argument; `None` when the text does not parse.
+#[cfg(test)]
 pub(crate) fn bulk_root_has_query_argument(text: &str) -> Option<bool> {
     let doc = graphql_parser::parse_query::<&str>(text).ok()?;
     let (selection, _) = single_query(&doc).ok()?;

@@ -85,7 +85,8 @@ pub enum ShopifyApi {
 }
 
 impl ShopifyApi {
-    fn name(self) -> &'static str {
+    /// The name users write (`rest`, `graphql`, `bulk`).
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Rest => "rest",
             Self::Graphql => "graphql",

@@ -55,11 +55,73 @@ pub enum ShopifySourceError {
         /// Why.
         message: String,
     },
+    /// A request to the shop failed (the hook's error names the shop and what to check).
+    #[error("shopify source: reading `{resource}` through {api}")]
+    Api {
+        /// The resource read.
+        resource: String,
+        /// `rest`, `graphql` or `bulk`.
+        api: &'static str,
+        /// The hook's error.
+        #[source]
+        source: Box<dataforge_hooks::shopify::ShopifyError>,
+    },
+    /// A page did not have the shape of a list response.
+    #[error("shopify source: `{resource}` page {page}: {message}")]
+    BadPage {
+        /// The resource read.
+        resource: String,
+        /// The page number, from 1.
+        page: u64,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The bulk operation ended without a result.
+    #[error(
+        "shopify source: bulk operation {operation} ended {status}{}{}",
+        error_code.as_ref().map(|c| format!(" with error code {c}")).unwrap_or_default(),
+        if *partial { " (Shopify kept partial data; the load does not use it, so nothing half-loaded is committed)" } else { "" }
+    )]
+    BulkFailed {
+        /// The operation's id.
+        operation: String,
+        /// Its final status (`FAILED`, `CANCELED`, `EXPIRED`).
+        status: String,
+        /// Shopify's error code (`ACCESS_DENIED`, `INTERNAL_SERVER_ERROR`, `TIMEOUT`).
+        error_code: Option<String>,
+        /// Whether Shopify offered a partial result.
+        partial: bool,
+    },
+    /// Another bulk query runs on the shop and `on_bulk_in_progress` is `fail`.
+    #[error(
+        "shopify source: a bulk query operation is already running on {shop} ({operation}); \
+         wait for it, cancel it, or set `on_bulk_in_progress: \"wait\"`"
+    )]
+    BulkInProgress {
+        /// The shop.
+        shop: String,
+        /// The running operation's id.
+        operation: String,
+    },
+    /// The bulk operation ran longer than the load waits.
+    #[error("shopify source: bulk operation {operation} still running after {}", humantime::format_duration(*waited))]
+    BulkTimedOut {
+        /// The operation's id.
+        operation: String,
+        /// How long the load waited.
+        waited: std::time::Duration,
+    },
 }
 
 impl From<ShopifySourceError> for ComponentError {
     fn from(e: ShopifySourceError) -> Self {
-        // Bad data, bad state and bad queries come back the same on a retry.
+        // A failed request may succeed later, as the hook says; bad data, bad state and bad
+        // queries come back the same on a retry.
+        if let ShopifySourceError::Api { source, .. } = &e
+            && source.is_retryable()
+        {
+            return ComponentError::retryable(e);
+        }
         ComponentError::fatal(e)
     }
 }

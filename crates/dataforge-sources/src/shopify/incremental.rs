@@ -134,7 +134,7 @@ pub(crate) enum Decision {
 }
 
 /// Watches the records of one load: skips versions already loaded, and builds the next state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Tracker {
     /// The field read from records (camelCase for GraphQL).
     field: String,
@@ -173,6 +173,7 @@ impl Tracker {
     }
 
     /// The field read from records.
+    #[cfg(test)]
     pub(crate) fn field(&self) -> &str {
         &self.field
     }
@@ -215,6 +216,7 @@ impl Tracker {
     }
 
     /// Records without a readable cursor field so far.
+    #[cfg(test)]
     pub(crate) fn without_cursor(&self) -> u64 {
         self.without_cursor
     }

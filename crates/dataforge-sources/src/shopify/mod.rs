@@ -23,23 +23,49 @@
 //!
 //! Files: `config.rs` (keys and validation), `bulk_query.rs` (GraphQL checks), `queries.rs`
 //! (built-in queries and search filters), `bulk_jsonl.rs` (JSONL download → records on the
-//! workers), `incremental.rs` (cursor and boundary), `error.rs`. The extraction (the REST,
-//! GraphQL and bulk drivers over `dataforge_hooks::shopify::ShopifyHook`) and the registration
-//! are not here yet: until they are, this source is not registered.
+//! workers), `incremental.rs` (cursor and boundary), `error.rs`. `source.rs` (the
+//! [`ShopifySource`]: connection, cursor, dispatch), `rest.rs`, `graphql.rs` and `bulk.rs` (the
+//! drivers over `dataforge_hooks::shopify::ShopifyHook`).
 
-// The drivers that call these crate-internal parts are being written against them; until they
-// are wired in, nothing outside the tests uses them.
-#[allow(dead_code)]
+mod bulk;
 mod bulk_jsonl;
-#[allow(dead_code)]
 mod bulk_query;
-#[allow(dead_code)]
 mod config;
 mod error;
-#[allow(dead_code)]
+mod graphql;
 mod incremental;
-#[allow(dead_code)]
 mod queries;
+mod rest;
+mod source;
+
+use dataforge_core::{ConfigErrors, Source, SourceFactory};
 
 pub use config::{IncrementalConfig, OnBulkInProgress, ShopifyApi, ShopifySourceConfig};
 pub use error::ShopifySourceError;
+pub use source::ShopifySource;
+
+/// Registers the `shopify` source.
+pub struct ShopifySourceFactory;
+
+impl SourceFactory for ShopifySourceFactory {
+    const NAME: &'static str = "shopify";
+    const DESCRIPTION: &'static str =
+        "Reads a Shopify store's orders, customers, products, … (REST, GraphQL or bulk operations)";
+    type Config = ShopifySourceConfig;
+
+    fn build(config: ShopifySourceConfig) -> Result<impl Source, ConfigErrors> {
+        ShopifySource::from_config(config)
+    }
+}
+
+impl ShopifySource {
+    /// Validates `config` and builds the source (no I/O: the shop is called by `extract`).
+    ///
+    /// # Errors
+    /// Every problem in the config, each at its key.
+    pub fn from_config(config: ShopifySourceConfig) -> Result<Self, ConfigErrors> {
+        config.validate().map(ShopifySource::new)
+    }
+}
+
+dataforge_core::register_source!(ShopifySourceFactory);
