@@ -313,3 +313,110 @@ async fn incremental_graphql_loads_only_changes_and_no_boundary_row_twice() {
 async fn incremental_bulk_loads_only_changes_and_no_boundary_row_twice() {
     second_run_loads_only_what_changed("bulk").await;
 }
+
+/// Starts a bulk operation on `fake` as another app run would.
+async fn start_other_bulk_operation(fake: &FakeShopify, version: &str) -> String {
+    let conn = dataforge_core::Connection::parse("other", &fake.connection_uri()).unwrap();
+    let hook = dataforge_hooks::shopify::ShopifyHook::new(&conn, Some(version)).unwrap();
+    let op = hook
+        .bulk_run_query("{ orders { edges { node { id } } } }")
+        .await
+        .unwrap();
+    op.id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_bulk_operation_is_waited_for_or_fails_the_load_as_configured() {
+    let fake = FakeShopify::start(FakeShopifyConfig {
+        bulk_duration: Duration::from_millis(1_500),
+        ..shop(200)
+    })
+    .await;
+    let store = Arc::new(MemoryStateStore::default());
+    // Before API 2026-01 a shop runs one bulk query at a time.
+    let version = "2025-10";
+    let other = start_other_bulk_operation(&fake, version).await;
+    let failed = run(
+        &fake,
+        json!({"resource": "orders", "api": "bulk", "api_version": version, "on_bulk_in_progress": "fail"}),
+        &store,
+    )
+    .await;
+    let error = dataforge_core::error_chain(failed.report.error.as_ref().unwrap());
+    assert!(!failed.report.is_success());
+    assert!(
+        error.contains("already running") && error.contains(&other),
+        "{error}"
+    );
+
+    let waited = run(
+        &fake,
+        json!({"resource": "orders", "api": "bulk", "api_version": version}),
+        &store,
+    )
+    .await;
+    assert!(waited.report.is_success(), "{:?}", waited.report.error);
+    assert_exactly_once(&fake, &waited.rows);
+    assert_eq!(
+        fake.stats().bulk_started,
+        2,
+        "ours ran after the other one ended"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_bulk_operation_fails_the_run_with_its_error_code() {
+    let fake = FakeShopify::start(FakeShopifyConfig {
+        bulk_fail: Some("INTERNAL_SERVER_ERROR".into()),
+        ..shop(200)
+    })
+    .await;
+    let store = Arc::new(MemoryStateStore::default());
+    let out = run(&fake, json!({"resource": "orders", "api": "bulk"}), &store).await;
+    let chain = dataforge_core::error_chain(out.report.error.as_ref().unwrap());
+    assert!(!out.report.is_success());
+    assert!(
+        chain.contains("ended FAILED with error code INTERNAL_SERVER_ERROR"),
+        "{chain}"
+    );
+    assert!(out.rows.is_empty(), "nothing half-loaded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_the_run_cancels_the_bulk_operation_on_the_shop() {
+    let fake = FakeShopify::start(FakeShopifyConfig {
+        bulk_duration: Duration::from_secs(30),
+        ..shop(200)
+    })
+    .await;
+    let config: ShopifySourceConfig =
+        serde_json::from_value(json!({"resource": "orders", "api": "bulk"})).unwrap();
+    let pipeline = Pipeline::builder("shopify_cancel")
+        .source(ShopifySource::from_config(config).unwrap())
+        .destination(CollectingDestination::new())
+        .build()
+        .unwrap();
+    let options = RunOptions {
+        connections: Arc::new(
+            StaticConnections::new()
+                .with("shopify_default", &fake.connection_uri())
+                .unwrap(),
+        ),
+        ..RunOptions::in_memory()
+    };
+    let cancel = options.cancel.clone();
+    let started = std::time::Instant::now();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        cancel.cancel();
+    });
+    let report = pipeline.run(&options).await;
+    assert!(!report.is_success());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the run did not stop promptly"
+    );
+    let stats = fake.stats();
+    assert_eq!(stats.bulk_started, 1);
+    assert_eq!(stats.bulk_canceled, 1, "{stats:?}");
+}
