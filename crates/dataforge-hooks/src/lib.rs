@@ -2,10 +2,13 @@
 //!
 //! Connection URIs turned into clients: [`postgres`], PostgreSQL connect with TLS chosen by the
 //! URI's `sslmode`, and [`http`], an HTTP client for API sources (retries with backoff,
-//! `Retry-After`, a per-run retry budget, `Link` paging). Both use rustls (no system OpenSSL).
+//! `Retry-After`, a per-run retry budget, `Link` paging, pacing, resumable downloads), and
+//! [`shopify`], the Shopify Admin API hook (REST and GraphQL within the shop's rate limits,
+//! bulk operations). All use rustls (no system OpenSSL).
 //!
 //! Features: `postgres` (default) compiles [`postgres`] and its TLS stack; `http` (default)
-//! compiles [`http`] and reqwest. Without either this crate is empty and pulls no rustls.
+//! compiles [`http`] and reqwest; `shopify` (default, implies `http`) compiles [`shopify`].
+//! Without any this crate is empty and pulls no rustls.
 //!
 //! ```no_run
 //! # #[cfg(feature = "postgres")]

@@ -229,7 +229,10 @@ impl ShopifyHook {
             }
             return Err(ShopifyError::BulkRejected {
                 shop: shop(),
-                messages: user_errors.iter().map(describe_user_error).collect(),
+                messages: user_errors
+                    .iter()
+                    .map(|e| self.scrub(describe_user_error(e)))
+                    .collect(),
             });
         }
         payload

@@ -229,7 +229,7 @@ impl ShopifyHook {
             }
             return Err(ShopifyError::Graphql {
                 shop: self.shop().to_owned(),
-                messages: errors.iter().map(GraphqlError::describe).collect(),
+                messages: errors.iter().map(|e| self.scrub(e.describe())).collect(),
             });
         }
     }
@@ -293,7 +293,7 @@ impl ShopifyHook {
         ShopifyError::InvalidResponse {
             shop: self.shop().to_owned(),
             what: "a GraphQL query".into(),
-            reason,
+            reason: self.scrub(reason),
         }
     }
 }

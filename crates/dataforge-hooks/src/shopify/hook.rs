@@ -50,6 +50,8 @@ pub struct ShopifyHook {
     /// Unpaced: GraphQL has its own throttle, downloads none.
     graphql: HttpClient,
     throttles: Arc<Throttles>,
+    /// The token, kept to scrub it from texts a server sends back.
+    token: SecretString,
 }
 
 impl fmt::Debug for ShopifyHook {
@@ -102,7 +104,8 @@ impl ShopifyHook {
         };
         let throttles = throttles_for(&shop, &token);
         let http_error = |e: HttpError| invalid(e.to_string());
-        let auth = HttpAuth::header(TOKEN_HEADER, SecretString::new(token)).map_err(http_error)?;
+        let token = SecretString::new(token);
+        let auth = HttpAuth::header(TOKEN_HEADER, token.clone()).map_err(http_error)?;
         let graphql = HttpClient::builder(conn)
             .map_err(http_error)?
             .auth(auth)
@@ -118,6 +121,7 @@ impl ShopifyHook {
             rest,
             graphql,
             throttles,
+            token,
         })
     }
 
@@ -150,6 +154,16 @@ impl ShopifyHook {
     /// URL answers 403); the stream yields [`crate::http::HttpError`]s.
     pub async fn download(&self, url: &str) -> Result<ByteStream, ShopifyError> {
         Ok(self.graphql.download(url).await?)
+    }
+
+    /// `text` with the token, should a server echo it, replaced by `***`.
+    pub(crate) fn scrub(&self, text: String) -> String {
+        let token = self.token.expose();
+        if !token.is_empty() && text.contains(token) {
+            text.replace(token, "***")
+        } else {
+            text
+        }
     }
 
     /// `scheme://host[:port]`.

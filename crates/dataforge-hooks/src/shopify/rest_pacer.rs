@@ -26,6 +26,8 @@ const IN_FLIGHT_EXPIRY: Duration = Duration::from_secs(120);
 /// How long a request waits for the first response (which tells the bucket's size) before it
 /// goes anyway.
 const PROBE_WAIT: Duration = Duration::from_secs(1);
+/// The longest sleep before the estimate is looked at again (it may have been corrected).
+const MAX_SLEEP: Duration = Duration::from_millis(200);
 
 /// The REST pacer of one app on one shop, shared by every hook of it in the process.
 #[derive(Debug)]
@@ -75,7 +77,7 @@ impl Pacer for RestPacer {
                         wait_ms = wait.as_millis() as u64,
                         "Shopify REST call limit: waiting"
                     );
-                    tokio::time::sleep(wait).await;
+                    tokio::time::sleep(wait.min(MAX_SLEEP)).await;
                 }
                 Admit::AfterFirstResponse => {
                     if tokio::time::timeout(PROBE_WAIT, notified).await.is_err() {
@@ -119,6 +121,8 @@ struct Bucket {
     at: Instant,
     /// When each reserved request not yet answered was reserved, oldest first.
     in_flight: VecDeque<Instant>,
+    /// Requests reserved since the last response.
+    reserved_since_response: u32,
     /// The current leak measurement.
     window: Option<Window>,
 }
@@ -142,6 +146,7 @@ impl Bucket {
             level: 0.0,
             at: now,
             in_flight: VecDeque::new(),
+            reserved_since_response: 0,
             window: None,
         }
     }
@@ -190,6 +195,7 @@ impl Bucket {
         self.leak(now);
         self.level += 1.0;
         self.in_flight.push_back(now);
+        self.reserved_since_response += 1;
     }
 
     /// Corrects the estimate from a response at `now`.
@@ -208,21 +214,38 @@ impl Bucket {
             self.measured = false;
             self.window = None;
         }
-        // The server's level, plus our requests it may not have seen yet.
-        self.level = used + self.in_flight.len() as f64;
+        // The server's level when it counted this request, plus our requests it may not have
+        // seen then. Answers to concurrent requests come in any order, so a low `used` may be
+        // stale: it lowers the estimate only when this request is certainly the last one sent
+        // (the only one since the previous answer, none other out); otherwise the estimate
+        // only rises to it, and falls by the leak.
+        let others = self.in_flight.len();
+        let observed = used + others as f64;
+        let fresh = others == 0 && self.reserved_since_response == 1;
+        self.reserved_since_response = 0;
+        self.level = if fresh {
+            observed
+        } else {
+            self.level.max(observed)
+        };
         self.at = now;
         if status == StatusCode::TOO_MANY_REQUESTS {
             // Rejected requests do not fill the bucket: measure afresh.
             self.window = None;
             return;
         }
-        self.measure(now, used, size);
+        self.measure(now, used, size, others == 0);
     }
 
     /// Learns the leak rate from how `used` fell since the window started:
     /// `(used_then + arrivals − used_now) / elapsed`.
-    fn measure(&mut self, now: Instant, used: f64, size: f64) {
+    /// A window starts and ends only at an answer with no other request out (`settled`), whose
+    /// `used` no answer still to come can be fresher than.
+    fn measure(&mut self, now: Instant, used: f64, size: f64, settled: bool) {
         let Some(mut window) = self.window else {
+            if !settled {
+                return;
+            }
             self.window = Some(Window {
                 used,
                 at: now,
@@ -234,7 +257,7 @@ impl Bucket {
         window.arrivals += 1;
         window.lowest = window.lowest.min(used);
         let elapsed = now.saturating_duration_since(window.at);
-        if elapsed < LEAK_WINDOW {
+        if elapsed < LEAK_WINDOW || !settled {
             self.window = Some(window);
             return;
         }
@@ -315,6 +338,31 @@ mod tests {
         // One answer says 9 used: with 7 still out, the estimate is 16, not 9.
         bucket.observe(start, StatusCode::OK, limit(9, 10));
         assert!((bucket.level - 16.0).abs() < 1e-9, "{}", bucket.level);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_answer_does_not_lower_the_estimate() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(start);
+        bucket.force(start);
+        bucket.observe(start, StatusCode::OK, limit(1, 40));
+        for _ in 0..37 {
+            assert_eq!(bucket.reserve(start), Admit::Now);
+        }
+        // The answers come last-counted first: the final one says 2 used, but 38 are.
+        for used in (2..=38).rev() {
+            bucket.observe(start, StatusCode::OK, limit(used, 40));
+        }
+        assert!(bucket.level >= 38.0, "{}", bucket.level);
+        assert!(matches!(bucket.reserve(start), Admit::After(_)));
+
+        // A lone request's answer is fresh: it may lower the estimate (here, 30 → 3).
+        let mut bucket = Bucket::new(start);
+        bucket.force(start);
+        bucket.observe(start, StatusCode::OK, limit(30, 40));
+        assert_eq!(bucket.reserve(start), Admit::Now);
+        bucket.observe(start, StatusCode::OK, limit(3, 40));
+        assert!((bucket.level - 3.0).abs() < 1e-9, "{}", bucket.level);
     }
 
     #[tokio::test(start_paused = true)]
