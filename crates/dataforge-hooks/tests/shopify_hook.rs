@@ -795,6 +795,8 @@ fn connections_need_a_token_and_http() {
     for bad in [
         "https://example.myshopify.com",
         "postgres://:shpat_x@example.myshopify.com",
+        "https://:shpat_x@example.myshopify.com?max_retries=lots",
+        "https://:shpat_x@example.myshopify.com?max_retries=101",
     ] {
         let error = ok(bad).unwrap_err();
         assert!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{TimeZone as _, Utc};
 use dataforge_core::test_utils::CollectingDestination;
 use dataforge_core::{
-    MemoryStateStore, Pipeline, Record, RunOptions, RunReport, StaticConnections,
+    MemoryStateStore, Pipeline, Record, RunOptions, RunReport, StateStore as _, StaticConnections,
 };
 use dataforge_fake_shopify::{FakeShopify, FakeShopifyConfig, FaultKind, Faults};
 use dataforge_sources::shopify::{ShopifySource, ShopifySourceConfig};
@@ -52,6 +52,11 @@ struct Run {
 
 /// Runs `source` (a `shopify` source config) into memory, state kept in `store`.
 async fn run(fake: &FakeShopify, source: serde_json::Value, store: &Arc<MemoryStateStore>) -> Run {
+    run_with(&fake.connection_uri(), source, store).await
+}
+
+/// Runs `source` against the shop at `uri`.
+async fn run_with(uri: &str, source: serde_json::Value, store: &Arc<MemoryStateStore>) -> Run {
     let config: ShopifySourceConfig = serde_json::from_value(source).unwrap();
     let source = ShopifySource::from_config(config).unwrap();
     let destination = CollectingDestination::new();
@@ -63,7 +68,7 @@ async fn run(fake: &FakeShopify, source: serde_json::Value, store: &Arc<MemorySt
     let options = RunOptions {
         connections: Arc::new(
             StaticConnections::new()
-                .with("shopify_default", &fake.connection_uri())
+                .with("shopify_default", uri)
                 .unwrap(),
         ),
         state_store: store.clone(),
@@ -419,4 +424,35 @@ async fn cancelling_the_run_cancels_the_bulk_operation_on_the_shop() {
     let stats = fake.stats();
     assert_eq!(stats.bulk_started, 1);
     assert_eq!(stats.bulk_canceled, 1, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_fails_mid_export_saves_nothing_and_the_rerun_loses_no_order() {
+    for api in ["rest", "graphql", "bulk"] {
+        let fake = FakeShopify::start(shop(2_000)).await;
+        let store = Arc::new(MemoryStateStore::default());
+        // One retry per request, so that the outage fails the run quickly.
+        let uri = format!("{}?max_retries=1", fake.connection_uri());
+        let source = json!({
+            "resource": "orders", "api": api, "page_size": 250,
+            "incremental": {"lookback": "5m", "start": "2000-01-01T00:00:00Z"}
+        });
+        // The shop goes down after three requests: mid-export for every api.
+        fake.fail_after(3);
+        let failed = run_with(&uri, source.clone(), &store).await;
+        assert!(!failed.report.is_success(), "{api}");
+        assert!(failed.rows.is_empty(), "{api}: the load rolled back");
+        assert!(
+            store.load("shopify_test").await.unwrap().is_empty(),
+            "{api}: no cursor saved by a failed run"
+        );
+        fake.fail_after(u64::MAX);
+        let rerun = run_with(&uri, source, &store).await;
+        assert!(rerun.report.is_success(), "{api}: {:?}", rerun.report.error);
+        assert_exactly_once(&fake, &rerun.rows);
+        assert!(
+            !store.load("shopify_test").await.unwrap().is_empty(),
+            "{api}"
+        );
+    }
 }

@@ -23,6 +23,9 @@ pub const USER_AGENT: &str = concat!(
     " (+https://github.com/dataforge-rs/dataforge)"
 );
 
+/// The largest `max_retries` a connection URI may ask for.
+const MAX_RETRIES_OPTION: u32 = 100;
+
 /// Redirects followed at most, and only within the connection's origin (so credentials never
 /// travel to another host).
 const MAX_REDIRECTS: usize = 10;
@@ -298,9 +301,11 @@ impl fmt::Debug for HttpClient {
 impl HttpClient {
     /// A builder for a client of `conn`, whose URI (`http` or `https`) gives the base URL; its
     /// user info and query string are credentials or options, never sent as part of the URL.
+    /// Option `max_retries=N` (0–100) sets the per-request retry cap (default 5).
     ///
     /// # Errors
-    /// [`HttpError::Invalid`] when the URI is not `http`/`https` or has no host.
+    /// [`HttpError::Invalid`] when the URI is not `http`/`https` or has no host, or
+    /// `max_retries` is not a number from 0 to 100.
     pub fn builder(conn: &Connection) -> Result<HttpClientBuilder, HttpError> {
         let mut base = conn.expose_url().clone();
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
@@ -320,10 +325,24 @@ impl HttpClient {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
+        let mut policy = RetryPolicy::default();
+        if let Some(text) = conn.param("max_retries") {
+            policy.max_retries = text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= MAX_RETRIES_OPTION)
+                .ok_or_else(|| HttpError::Invalid {
+                    reason: format!(
+                        "connection `{}`: `max_retries` must be a whole number from 0 to \
+                         {MAX_RETRIES_OPTION}, found `{text}`",
+                        conn.conn_id()
+                    ),
+                })?;
+        }
         Ok(HttpClientBuilder {
             base,
             auth: HttpAuth::from_connection(conn),
-            policy: RetryPolicy::default(),
+            policy,
             budget: RetryBudget::unlimited(),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
