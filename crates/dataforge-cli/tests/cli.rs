@@ -429,7 +429,9 @@ fn the_shipped_example_pipelines_are_valid() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("ok  quickstart_orders") && stdout.contains("ok  orders_to_postgres"),
+        stdout.contains("ok  quickstart_orders")
+            && stdout.contains("ok  orders_to_postgres")
+            && stdout.contains("ok  shopify_orders_daily"),
         "{stdout}"
     );
 }
