@@ -42,6 +42,7 @@ fn components_lists_exactly_the_builtin_types() {
         .collect();
     let expected = [
         "source file",
+        "source shopify",
         "transform add_column",
         "transform cast",
         "transform deduplicate",
@@ -428,7 +429,9 @@ fn the_shipped_example_pipelines_are_valid() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("ok  quickstart_orders") && stdout.contains("ok  orders_to_postgres"),
+        stdout.contains("ok  quickstart_orders")
+            && stdout.contains("ok  orders_to_postgres")
+            && stdout.contains("ok  shopify_orders_daily"),
         "{stdout}"
     );
 }
