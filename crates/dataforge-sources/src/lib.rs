@@ -1,7 +1,7 @@
 //! # dataforge-sources
 //!
-//! DataForge's built-in sources: `file` (JSONL, JSON array, CSV; paths and globs) and the
-//! building blocks of `shopify` (not yet registered: its extraction is being wired).
+//! DataForge's built-in sources: `file` (JSONL, JSON array, CSV; paths and globs) and
+//! `shopify` (a Shopify store through REST, paged GraphQL or bulk operations; see [`shopify`]).
 //!
 //! Features (default: all): `file`, `shopify`. A source whose feature is off is not compiled, its
 //! dependencies are not built, and [`register`] and link-time registration leave it out.

@@ -7,7 +7,7 @@ use dataforge_core::ComponentError;
 #[non_exhaustive]
 pub enum ShopifySourceError {
     /// A line of a bulk operation's JSONL is not valid JSON.
-    #[error("shopify source: bulk JSONL line {line}: invalid JSON: {message}")]
+    #[error("bulk JSONL line {line}: invalid JSON: {message}")]
     InvalidJson {
         /// The line number in the download, from 1.
         line: u64,
@@ -16,7 +16,7 @@ pub enum ShopifySourceError {
     },
     /// A JSON integer literal beyond the largest decimal: refused rather than rounded.
     #[error(
-        "shopify source: bulk JSONL line {line}: the integer {number} ({digits} digits, column \
+        "bulk JSONL line {line}: the integer {number} ({digits} digits, column \
          {column}) is beyond the largest decimal (79228162514264337593543950335): refused rather \
          than rounded to a float"
     )]
@@ -31,7 +31,7 @@ pub enum ShopifySourceError {
         digits: usize,
     },
     /// A line of a bulk operation's JSONL is JSON but not an object.
-    #[error("shopify source: bulk JSONL line {line}: expected a JSON object, found {found}")]
+    #[error("bulk JSONL line {line}: expected a JSON object, found {found}")]
     NotAnObject {
         /// The line number in the download, from 1.
         line: u64,
@@ -40,7 +40,7 @@ pub enum ShopifySourceError {
     },
     /// The incremental state saved by an earlier run is not in the shape this version writes.
     #[error(
-        "shopify source: the saved incremental state under `{key}` is unreadable ({message}); \
+        "the saved incremental state under `{key}` is unreadable ({message}); \
          delete it to start again from `incremental.start`"
     )]
     BadState {
@@ -50,13 +50,13 @@ pub enum ShopifySourceError {
         message: String,
     },
     /// The search filter could not be put into the user's bulk query.
-    #[error("shopify source: cannot add the incremental filter to the bulk query: {message}")]
+    #[error("cannot add the incremental filter to the bulk query: {message}")]
     BulkQuery {
         /// Why.
         message: String,
     },
     /// A request to the shop failed (the hook's error names the shop and what to check).
-    #[error("shopify source: reading `{resource}` through {api}")]
+    #[error("reading `{resource}` through {api}")]
     Api {
         /// The resource read.
         resource: String,
@@ -67,7 +67,7 @@ pub enum ShopifySourceError {
         source: Box<dataforge_hooks::shopify::ShopifyError>,
     },
     /// A page did not have the shape of a list response.
-    #[error("shopify source: `{resource}` page {page}: {message}")]
+    #[error("`{resource}` page {page}: {message}")]
     BadPage {
         /// The resource read.
         resource: String,
@@ -78,7 +78,7 @@ pub enum ShopifySourceError {
     },
     /// The bulk operation ended without a result.
     #[error(
-        "shopify source: bulk operation {operation} ended {status}{}{}",
+        "bulk operation {operation} ended {status}{}{}",
         error_code.as_ref().map(|c| format!(" with error code {c}")).unwrap_or_default(),
         if *partial { " (Shopify kept partial data; the load does not use it, so nothing half-loaded is committed)" } else { "" }
     )]
@@ -94,7 +94,7 @@ pub enum ShopifySourceError {
     },
     /// Another bulk query runs on the shop and `on_bulk_in_progress` is `fail`.
     #[error(
-        "shopify source: a bulk query operation is already running on {shop} ({operation}); \
+        "a bulk query operation is already running on {shop} ({operation}); \
          wait for it, cancel it, or set `on_bulk_in_progress: \"wait\"`"
     )]
     BulkInProgress {
@@ -104,7 +104,7 @@ pub enum ShopifySourceError {
         operation: String,
     },
     /// The bulk operation ran longer than the load waits.
-    #[error("shopify source: bulk operation {operation} still running after {}", humantime::format_duration(*waited))]
+    #[error("bulk operation {operation} still running after {}", humantime::format_duration(*waited))]
     BulkTimedOut {
         /// The operation's id.
         operation: String,
