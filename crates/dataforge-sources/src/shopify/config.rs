@@ -385,6 +385,22 @@ fn rest_params(
                 continue;
             }
         };
+        if key == "fields"
+            && let Some(inc) = incremental
+        {
+            // Without these the cursor cannot move, nor a version be told from the last.
+            let listed: Vec<&str> = text.split(',').map(str::trim).collect();
+            for needed in ["id", inc.cursor_field.as_str()] {
+                if !listed.contains(&needed) {
+                    issues.push(ConfigIssue::at(
+                        &at,
+                        format!(
+                            "must list `{needed}`, which `incremental` reads from every record"
+                        ),
+                    ));
+                }
+            }
+        }
         out.push((key.clone(), text));
     }
     if config.resource == "orders" && !params.contains_key("status") {
@@ -555,6 +571,29 @@ mod tests {
                 "params.page_info",
                 "params.ids",
             ]
+        );
+        // With incremental, `fields` must keep what the cursor reads.
+        let errors = parse(serde_json::json!({
+            "resource": "orders", "params": {"fields": "id,total_price"},
+            "incremental": {"lookback": "5m"}
+        }))
+        .expect("typed")
+        .validate()
+        .expect_err("fields without updated_at");
+        let messages: Vec<String> = errors.issues().iter().map(|i| i.to_string()).collect();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(
+            messages[0].contains("params.fields") && messages[0].contains("`updated_at`"),
+            "{messages:?}"
+        );
+        assert!(
+            parse(serde_json::json!({
+                "resource": "orders", "params": {"fields": "id, updated_at,total_price"},
+                "incremental": {}
+            }))
+            .expect("typed")
+            .validate()
+            .is_ok()
         );
         // With valid incremental settings, `updated_at_min` is the cursor's.
         let found = issues(serde_json::json!({
