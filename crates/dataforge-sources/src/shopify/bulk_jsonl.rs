@@ -235,7 +235,7 @@ mod tests {
         for cut in 0..text.len() {
             let err = split(text.as_bytes(), &[cut], 10).expect_err("invalid");
             assert!(
-                err.starts_with("shopify source: bulk JSONL line 3: invalid JSON: "),
+                err.starts_with("bulk JSONL line 3: invalid JSON: "),
                 "{err}"
             );
             assert!(err.contains("(column 13)"), "{err}");
@@ -243,7 +243,7 @@ mod tests {
         let err = split(b"{}\n[1]\n", &[], 10).expect_err("array");
         assert_eq!(
             err,
-            "shopify source: bulk JSONL line 2: expected a JSON object, found an array"
+            "bulk JSONL line 2: expected a JSON object, found an array"
         );
     }
 
