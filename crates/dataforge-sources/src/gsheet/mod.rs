@@ -38,6 +38,11 @@
 
 pub(crate) mod a1;
 pub(crate) mod chunks;
+mod config;
 mod error;
+pub(crate) mod header;
+pub(crate) mod records;
+pub(crate) mod serial;
 
+pub use config::{DateTimeRenderOption, GsheetSourceConfig, RangeSpec, ValueRenderOption};
 pub use error::{A1Error, GsheetSourceError};
