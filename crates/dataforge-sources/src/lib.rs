@@ -3,7 +3,10 @@
 //! DataForge's built-in sources: `file` (JSONL, JSON array, CSV; paths and globs) and
 //! `shopify` (a Shopify store through REST, paged GraphQL or bulk operations; see [`shopify`]).
 //!
-//! Features (default: all): `file`, `shopify`. A source whose feature is off is not compiled, its
+//! The `gsheet` feature holds the Google Sheets source's building blocks (A1 ranges, chunk
+//! plans, header and records; see [`gsheet`]); its source is not registered yet.
+//!
+//! Features (default: all): `file`, `gsheet`, `shopify`. A source whose feature is off is not compiled, its
 //! dependencies are not built, and [`register`] and link-time registration leave it out.
 //!
 //! Linking: name this crate somewhere in your binary (`use dataforge_sources as _;`) or call
@@ -13,6 +16,12 @@
 
 #[cfg(feature = "file")]
 pub mod file;
+#[cfg(feature = "gsheet")]
+#[allow(
+    dead_code,
+    reason = "the building blocks land before the driver that calls them (no Source yet)"
+)]
+pub mod gsheet;
 #[cfg(any(feature = "file", feature = "shopify"))]
 mod json_text;
 #[cfg(feature = "shopify")]
