@@ -4,7 +4,7 @@
 #
 # 1. Each feature of dataforge-destinations alone (`file`, `postgres`, `sqlite`), none at all,
 #    dataforge-sources and dataforge-hooks without their default features, and each feature of
-#    dataforge-hooks alone (`postgres`, `http`, `shopify`): lib, tests,
+#    dataforge-hooks alone (`postgres`, `http`, `shopify`, `google_sheets`): lib, tests,
 #    examples and benches compile with no warning (clippy -D warnings: a module a subset leaves
 #    unused is dead code and fails here). The default features are the workspace's clippy run.
 # 2. The dependency trees: a file-only build has no rustls, ring, tokio-postgres, dataforge-hooks
@@ -31,7 +31,7 @@ for features in file shopify; do
     cargo clippy --quiet -p dataforge-sources --all-targets --no-default-features \
         --features "$features" "$@" -- -D warnings
 done
-for features in postgres http shopify; do
+for features in postgres http shopify google_sheets; do
     echo "-- dataforge-hooks --no-default-features --features '$features'"
     cargo clippy --quiet -p dataforge-hooks --all-targets --no-default-features \
         --features "$features" "$@" -- -D warnings

@@ -120,6 +120,15 @@ impl HttpAuth {
         }
     }
 
+    /// `text` scrubbed of this secret and of a request's own bearer token.
+    fn scrub_with(&self, text: String, bearer: Option<&SecretString>) -> String {
+        let text = self.scrub(text);
+        match bearer.map(SecretString::expose) {
+            Some(token) if !token.is_empty() && text.contains(token) => text.replace(token, "***"),
+            _ => text,
+        }
+    }
+
     /// The header the credentials travel in (bearer token or custom header), marked sensitive.
     fn header_value(&self) -> Result<Option<(HeaderName, HeaderValue)>, HttpError> {
         let (name, text) = match self {
@@ -173,6 +182,11 @@ impl HttpClientBuilder {
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
         self
+    }
+
+    /// The retry policy so far: the default with the connection's `max_retries`, unless set.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
     }
 
     /// The run's retry budget (default unlimited).
@@ -391,12 +405,16 @@ impl HttpClient {
     /// budget, and reads the whole body (a connection dropped mid-body is retried too).
     ///
     /// # Errors
-    /// [`HttpError::Status`] for a status ≥ 400 (at once for 4xx other than 429),
+    /// [`HttpError::Status`] for a status ≥ 400 (at once for 4xx other than 429, unless the
+    /// request [accepts client errors](HttpRequest::accept_client_errors)),
     /// [`HttpError::Transport`] when no response came, [`HttpError::Invalid`] when the target
     /// is not on the connection's origin.
     pub async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let mut url = self.resolve(&request.target)?;
-        let auth_header = self.auth.header_value()?;
+        let auth_header = match &request.bearer {
+            Some(token) => Some(HttpAuth::Bearer(token.clone()).header_value()?).flatten(),
+            None => self.auth.header_value()?,
+        };
         if !request.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&request.query);
         }
@@ -424,6 +442,13 @@ impl HttpClient {
                 .await;
             let (error, retry_after) = match outcome {
                 Ok(response) if response.status.as_u16() < 400 => return Ok(response),
+                Ok(response)
+                    if request.accept_client_errors
+                        && response.status.is_client_error()
+                        && response.status != StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    return Ok(response);
+                }
                 Ok(response) => {
                     let status = response.status.as_u16();
                     let error = HttpError::Status {
@@ -432,7 +457,9 @@ impl HttpClient {
                         status,
                         attempts: attempt,
                         gave_up: String::new(),
-                        body: self.auth.scrub(body_excerpt(&response.body)),
+                        body: self
+                            .auth
+                            .scrub_with(body_excerpt(&response.body), request.bearer.as_ref()),
                     };
                     if !error.is_retryable() {
                         return Err(error);
@@ -449,7 +476,9 @@ impl HttpClient {
                     let error = HttpError::Transport {
                         method: method.clone(),
                         url: shown.clone(),
-                        reason: self.auth.scrub(error_chain(&e)),
+                        reason: self
+                            .auth
+                            .scrub_with(error_chain(&e), request.bearer.as_ref()),
                         attempts: attempt,
                         gave_up: String::new(),
                         fatal,
@@ -493,7 +522,8 @@ impl HttpClient {
         let span = tracing::Span::current();
         let started = Instant::now();
         let mut url = url.clone();
-        if let HttpAuth::Query { name, value } = &*self.auth {
+        // A request's own bearer token replaces the client's credentials, the query key too.
+        if let (HttpAuth::Query { name, value }, None) = (&*self.auth, &request.bearer) {
             url.query_pairs_mut().append_pair(name, value.expose());
         }
         let mut builder = self
@@ -506,7 +536,7 @@ impl HttpClient {
         if let Some((name, value)) = auth_header {
             builder = builder.header(name, value.clone());
         }
-        if let HttpAuth::Basic { username, password } = &*self.auth {
+        if let (HttpAuth::Basic { username, password }, None) = (&*self.auth, &request.bearer) {
             builder = builder.basic_auth(username, Some(password.expose()));
         }
         let response = builder.send().await?;
@@ -569,6 +599,10 @@ pub struct HttpRequest {
     query: Vec<(String, String)>,
     headers: HeaderMap,
     body: Option<Bytes>,
+    /// A bearer token replacing the client's credentials for this request (`Debug` redacts it).
+    bearer: Option<SecretString>,
+    /// Whether a 4xx other than 429 is returned as a response rather than an error.
+    accept_client_errors: bool,
 }
 
 impl HttpRequest {
@@ -580,6 +614,8 @@ impl HttpRequest {
             query: Vec::new(),
             headers: HeaderMap::new(),
             body: None,
+            bearer: None,
+            accept_client_errors: false,
         }
     }
 
@@ -606,6 +642,22 @@ impl HttpRequest {
         self
     }
 
+    /// Authenticates this request with `Authorization: Bearer <token>` instead of the client's
+    /// credentials (a short-lived OAuth access token the caller refreshes). The header is marked
+    /// sensitive, and the token is scrubbed from errors and never logged, as the client's own.
+    pub fn bearer(mut self, token: SecretString) -> Self {
+        self.bearer = Some(token);
+        self
+    }
+
+    /// Returns a 4xx response other than 429 as `Ok` (never retried), so that the caller can
+    /// read the API's whole error body; 429, 5xx and transport failures are still retried and,
+    /// once retries are spent, still errors. The caller must not log the body unscrubbed.
+    pub fn accept_client_errors(mut self) -> Self {
+        self.accept_client_errors = true;
+        self
+    }
+
     /// The same request (method, headers, body) to another target, without query parameters:
     /// the next page of a `Link` walk.
     pub(crate) fn follow(&self, target: String) -> Self {
@@ -615,6 +667,8 @@ impl HttpRequest {
             query: Vec::new(),
             headers: self.headers.clone(),
             body: self.body.clone(),
+            bearer: self.bearer.clone(),
+            accept_client_errors: self.accept_client_errors,
         }
     }
 }
@@ -717,7 +771,7 @@ pub(super) fn gave_up(error: HttpError, why: String) -> HttpError {
 }
 
 /// A URL as logs and errors show it: origin and path, no user info, no query string.
-pub(super) fn shown_url(url: &Url) -> String {
+pub(crate) fn shown_url(url: &Url) -> String {
     format!("{}{}", url.origin().ascii_serialization(), url.path())
 }
 

@@ -24,9 +24,13 @@ mod pacer;
 mod pages;
 mod retry;
 
+#[cfg(feature = "google_sheets")]
+pub(crate) use client::shown_url;
 pub use client::{HttpAuth, HttpClient, HttpClientBuilder, HttpRequest, HttpResponse, USER_AGENT};
 pub use download::ByteStream;
 pub use error::HttpError;
+#[cfg(feature = "google_sheets")]
+pub(crate) use error::body_excerpt;
 pub use link::{LinkValue, next_link, parse_link_header};
 pub use pacer::Pacer;
 pub use retry::{RetryBudget, RetryPolicy, parse_retry_after};
