@@ -1,13 +1,11 @@
 //! # dataforge-sources
 //!
-//! DataForge's built-in sources: `file` (JSONL, JSON array, CSV; paths and globs) and
-//! `shopify` (a Shopify store through REST, paged GraphQL or bulk operations; see [`shopify`]).
+//! DataForge's built-in sources: `file` (JSONL, JSON array, CSV; paths and globs),
+//! `shopify` (a Shopify store through REST, paged GraphQL or bulk operations; see [`shopify`])
+//! and `gsheet` (Google Sheets ranges in chunks of rows; see [`gsheet`]).
 //!
-//! The `gsheet` feature holds the Google Sheets source's building blocks (A1 ranges, chunk
-//! plans, header and records; see [`gsheet`]); its source is not registered yet.
-//!
-//! Features (default: all): `file`, `gsheet`, `shopify`. A source whose feature is off is not compiled, its
-//! dependencies are not built, and [`register`] and link-time registration leave it out.
+//! Features (default: all): `file`, `gsheet`, `shopify`. A source whose feature is off is not
+//! compiled, its dependencies are not built, and [`register`] and link-time registration leave it out.
 //!
 //! Linking: name this crate somewhere in your binary (`use dataforge_sources as _;`) or call
 //! [`register`]; a crate nothing references is not linked and its components vanish.
@@ -17,10 +15,6 @@
 #[cfg(feature = "file")]
 pub mod file;
 #[cfg(feature = "gsheet")]
-#[allow(
-    dead_code,
-    reason = "the building blocks land before the driver that calls them (no Source yet)"
-)]
 pub mod gsheet;
 #[cfg(any(feature = "file", feature = "shopify"))]
 mod json_text;

@@ -91,6 +91,7 @@ pub enum ValueRenderOption {
 
 impl ValueRenderOption {
     /// The query parameter's value.
+    #[cfg(test)]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::UnformattedValue => "UNFORMATTED_VALUE",
@@ -113,6 +114,7 @@ pub enum DateTimeRenderOption {
 
 impl DateTimeRenderOption {
     /// The query parameter's value.
+    #[cfg(test)]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::FormattedString => "FORMATTED_STRING",

@@ -84,11 +84,39 @@ pub enum GsheetSourceError {
         /// The tab's number of columns.
         column_count: u32,
     },
+    /// The range names a tab the spreadsheet does not have.
+    #[error(
+        "spreadsheet {spreadsheet} has no tab for the range {range}; its tabs are: {}",
+        tabs.join(", ")
+    )]
+    NoSuchTab {
+        /// The spreadsheet's id.
+        spreadsheet: String,
+        /// The range, normalised.
+        range: String,
+        /// The tabs it has.
+        tabs: Vec<String>,
+    },
+    /// A request to the Sheets API failed (the hook's error says what to check).
+    #[error("reading spreadsheet {spreadsheet}")]
+    Api {
+        /// The spreadsheet's id.
+        spreadsheet: String,
+        /// The hook's error.
+        #[source]
+        source: Box<dataforge_hooks::google_sheets::SheetsError>,
+    },
 }
 
 impl From<GsheetSourceError> for ComponentError {
     fn from(e: GsheetSourceError) -> Self {
-        // A sheet's shape comes back the same on a retry: someone must edit it or the config.
+        // A failed request may succeed later, as the hook says; a sheet's shape comes back
+        // the same on a retry: someone must edit it or the config.
+        if let GsheetSourceError::Api { source, .. } = &e
+            && source.is_retryable()
+        {
+            return ComponentError::retryable(e);
+        }
         ComponentError::fatal(e)
     }
 }

@@ -1,4 +1,4 @@
-//! The `gsheet` source's building blocks: reads the cells of a Google Sheets spreadsheet
+//! The `gsheet` source: reads the cells of a Google Sheets spreadsheet
 //! (one range, or several tabs into one stream) through the Sheets API v4.
 //!
 //! ```json
@@ -34,7 +34,8 @@
 //!
 //! Files: `config.rs` (keys and validation), `a1.rs` (A1 ranges, column letters), `chunks.rs`
 //! (the reads of a tab), `header.rs` (column names), `records.rs` (rows → records),
-//! `serial.rs` (date columns and serial numbers), `error.rs`.
+//! `serial.rs` (date columns and serial numbers), `error.rs`, and `source.rs`, the
+//! [`GsheetSource`] that drives them.
 
 pub(crate) mod a1;
 pub(crate) mod chunks;
@@ -43,6 +44,36 @@ mod error;
 pub(crate) mod header;
 pub(crate) mod records;
 pub(crate) mod serial;
+mod source;
+
+use dataforge_core::{ConfigErrors, Source, SourceFactory};
 
 pub use config::{DateTimeRenderOption, GsheetSourceConfig, RangeSpec, ValueRenderOption};
 pub use error::{A1Error, GsheetSourceError};
+pub use source::GsheetSource;
+
+/// Registers the `gsheet` source.
+pub struct GsheetSourceFactory;
+
+impl SourceFactory for GsheetSourceFactory {
+    const NAME: &'static str = "gsheet";
+    const DESCRIPTION: &'static str =
+        "Reads a Google Sheets range (or several tabs) as records keyed by its header row";
+    type Config = GsheetSourceConfig;
+
+    fn build(config: GsheetSourceConfig) -> Result<impl Source, ConfigErrors> {
+        GsheetSource::from_config(config)
+    }
+}
+
+impl GsheetSource {
+    /// Validates `config` and builds the source (no I/O: the API is called by `extract`).
+    ///
+    /// # Errors
+    /// Every problem in the config, each at its key.
+    pub fn from_config(config: GsheetSourceConfig) -> Result<Self, ConfigErrors> {
+        config.validate().map(GsheetSource::new)
+    }
+}
+
+dataforge_core::register_source!(GsheetSourceFactory);

@@ -94,6 +94,7 @@ impl RecordBuilder {
     }
 
     /// Rows longer than the header so far.
+    #[cfg(test)]
     pub(crate) fn overflow(&self) -> &Overflow {
         &self.overflow
     }

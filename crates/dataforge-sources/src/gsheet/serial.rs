@@ -183,6 +183,7 @@ impl DateColumns {
     }
 
     /// Whether any column is a date column.
+    #[cfg(test)]
     pub(crate) fn any(&self) -> bool {
         (0..self.columns.len()).any(|j| self.kind(j).is_some())
     }
