@@ -42,6 +42,7 @@ fn components_lists_exactly_the_builtin_types() {
         .collect();
     let expected = [
         "source file",
+        "source gsheet",
         "source shopify",
         "transform add_column",
         "transform cast",
@@ -431,7 +432,8 @@ fn the_shipped_example_pipelines_are_valid() {
     assert!(
         stdout.contains("ok  quickstart_orders")
             && stdout.contains("ok  orders_to_postgres")
-            && stdout.contains("ok  shopify_orders_daily"),
+            && stdout.contains("ok  shopify_orders_daily")
+            && stdout.contains("ok  gsheet_targets"),
         "{stdout}"
     );
 }

@@ -497,6 +497,13 @@ impl FakeSheets {
         lock(&self.shared.tokens).clear();
     }
 
+    /// Forgets the requests counted against `quota_per_minute`, as if the rolling minute had
+    /// passed: the next API request is admitted again (for tests that want one or two 429s
+    /// without waiting a minute).
+    pub fn reset_quota(&self) {
+        lock(&self.shared.quota).clear();
+    }
+
     /// Replaces the injected faults.
     pub fn set_faults(&self, faults: Faults) {
         *lock(&self.shared.faults) = faults;
