@@ -98,7 +98,7 @@ pub enum GsheetSourceError {
         tabs: Vec<String>,
     },
     /// A request to the Sheets API failed (the hook's error says what to check).
-    #[error("reading spreadsheet {spreadsheet}")]
+    #[error("reading from the Sheets API")]
     Api {
         /// The spreadsheet's id.
         spreadsheet: String,
