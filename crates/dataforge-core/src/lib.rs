@@ -9,6 +9,8 @@
 //! - [`PipelineConfig`] and [`load_paths`]: pipeline JSON files, every error reported at once.
 //! - [`Pipeline`]: built from config or with [`Pipeline::builder`]; [`Pipeline::run`] streams
 //!   batches through bounded channels with retries, cancellation and a [`RunReport`].
+//! - [`Timetable`], [`DataInterval`] and [`Clock`]: Airflow's schedule semantics (cron in a
+//!   time zone, catchup, `end_date`, `@once`) as pure functions, and a clock tests can move.
 //! - [`ConnectionProvider`]: `conn_id` → URI, from `DATAFORGE_CONN_*` by default.
 //!
 //! ```no_run
@@ -121,6 +123,7 @@ pub mod pipeline;
 pub mod registry;
 pub mod run_local;
 pub mod runner;
+pub mod schedule;
 pub mod state;
 pub mod stream;
 #[cfg(any(test, feature = "test-utils"))]
@@ -145,6 +148,7 @@ pub use registry::{
 };
 pub use run_local::RunLocal;
 pub use runner::{Progress, RunOptions, RunReport, RunStatus, WorkerPool};
+pub use schedule::{Clock, DataInterval, ManualClock, ScheduleError, SystemClock, Timetable};
 pub use state::{FileStateStore, MemoryStateStore, State, StateError, StateHandle, StateStore};
 pub use stream::{Batch, BatchReceiver, BatchSender, DeferredBatch, Prepared};
 pub use value::{Columns, CompactString, JsonError, Record, Value, ValueTypeError};
@@ -155,6 +159,9 @@ pub use async_trait::async_trait;
 /// Re-exported: the date and time types of [`Value::Timestamp`] and [`Value::Date`], at the
 /// version this crate uses.
 pub use chrono;
+/// Re-exported: the IANA time zones of [`PipelineConfig::timezone`], at the version this
+/// crate uses.
+pub use chrono_tz;
 /// Re-exported so the `register_*!` macros work without a direct dependency.
 #[doc(hidden)]
 pub use inventory;

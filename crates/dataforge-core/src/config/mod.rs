@@ -11,6 +11,7 @@ mod schema;
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono_tz::Tz;
 
 pub use default_args::{DefaultArgs, DurationSpec, MAX_DURATION, MAX_RETRIES};
 pub use loader::{Discovery, LoadedPipeline, load_paths};
@@ -75,12 +76,17 @@ pub struct PipelineConfig {
     pub description: Option<String>,
     /// When it runs; `None` for manual runs only.
     pub schedule_interval: Option<Schedule>,
-    /// The first logical date.
+    /// The first logical date (a date or naive date-time in the file means local time in
+    /// `timezone`).
     pub start_date: Option<DateTime<Utc>>,
-    /// The last logical date.
+    /// The last logical date (same reading as `start_date`).
     pub end_date: Option<DateTime<Utc>>,
     /// Whether missed intervals are run (default false).
     pub catchup: bool,
+    /// The IANA time zone the cron expression and naive dates are read in (default UTC).
+    pub timezone: Tz,
+    /// How many runs of this pipeline may be active at once (default 1, at least 1).
+    pub max_active_runs: u32,
     /// Free-form labels.
     pub tags: Vec<String>,
     /// Retries and timeouts.
@@ -109,6 +115,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "start_date",
     "end_date",
     "catchup",
+    "timezone",
+    "max_active_runs",
     "tags",
     "default_args",
     "source",
@@ -118,6 +126,9 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "batch_size",
     "params",
 ];
+
+/// `max_active_runs` when a pipeline does not say (Airflow's default too).
+pub const DEFAULT_MAX_ACTIVE_RUNS: u32 = 1;
 
 /// The largest `batch_size` accepted.
 pub const MAX_BATCH_SIZE: usize = 1_000_000;
@@ -167,14 +178,18 @@ impl PipelineConfig {
         }
         let description = f.take::<Option<String>>("description").flatten();
         let schedule_interval = f.take::<Option<Schedule>>("schedule_interval").flatten();
+        let timezone = f
+            .take::<Option<TimeZoneSpec>>("timezone")
+            .flatten()
+            .map_or(Tz::UTC, |t| t.0);
         let start_date = f
             .take::<Option<DateSpec>>("start_date")
             .flatten()
-            .map(|d| d.0);
+            .map(|d| d.resolve(timezone));
         let end_date = f
             .take::<Option<DateSpec>>("end_date")
             .flatten()
-            .map(|d| d.0);
+            .map(|d| d.resolve(timezone));
         if let (Some(s), Some(e)) = (start_date, end_date)
             && e < s
         {
@@ -182,6 +197,17 @@ impl PipelineConfig {
                 .push(ConfigIssue::at("end_date", "is before start_date"));
         }
         let catchup = f.take("catchup").unwrap_or(false);
+        let max_active_runs = match f.take::<Option<u32>>("max_active_runs").flatten() {
+            Some(0) => {
+                f.errors().push(ConfigIssue::at(
+                    "max_active_runs",
+                    "must be at least 1, found 0",
+                ));
+                DEFAULT_MAX_ACTIVE_RUNS
+            }
+            Some(n) => n,
+            None => DEFAULT_MAX_ACTIVE_RUNS,
+        };
         let tags = f.take("tags").unwrap_or_default();
         let default_args = match f.take_raw("default_args") {
             Some(v) => DefaultArgs::parse(v, f.errors(), &mut warnings),
@@ -254,6 +280,8 @@ impl PipelineConfig {
                 start_date,
                 end_date,
                 catchup,
+                timezone,
+                max_active_runs,
                 tags,
                 default_args,
                 source,
@@ -371,14 +399,29 @@ fn take_on_error(
 }
 
 /// A date or date-time: `2025-01-01`, `2025-01-01T06:00:00`, or RFC 3339 with an offset.
-/// Dates and naive times are UTC.
+/// Dates and naive date-times are wall-clock times in the pipeline's `timezone`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct DateSpec(DateTime<Utc>);
+enum DateSpec {
+    /// RFC 3339 with an offset: an instant.
+    Instant(DateTime<Utc>),
+    /// A date (midnight) or a date-time without an offset.
+    Local(NaiveDateTime),
+}
+
+impl DateSpec {
+    /// The instant, reading a local date-time in `tz`.
+    fn resolve(self, tz: Tz) -> DateTime<Utc> {
+        match self {
+            DateSpec::Instant(t) => t,
+            DateSpec::Local(naive) => crate::schedule::local_to_utc(naive, tz),
+        }
+    }
+}
 
 impl<'de> serde::Deserialize<'de> for DateSpec {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_date(&s).map(DateSpec).ok_or_else(|| {
+        parse_date_spec(&s).ok_or_else(|| {
             serde::de::Error::custom(format!(
                 "invalid date \"{s}\", expected YYYY-MM-DD or an ISO-8601 date-time"
             ))
@@ -386,21 +429,45 @@ impl<'de> serde::Deserialize<'de> for DateSpec {
     }
 }
 
-/// Parses `2025-01-01`, `2025-01-01T06:00:00` (UTC) or RFC 3339 with an offset.
-pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+/// The IANA name of the `timezone` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TimeZoneSpec(Tz);
+
+impl<'de> serde::Deserialize<'de> for TimeZoneSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.trim().parse::<Tz>().map(TimeZoneSpec).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown time zone \"{s}\", expected an IANA name such as \"UTC\" or \"Europe/Berlin\""
+            ))
+        })
+    }
+}
+
+fn parse_date_spec(s: &str) -> Option<DateSpec> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
+        return Some(DateSpec::Instant(t.with_timezone(&Utc)));
     }
     for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t.and_utc());
+            return Some(DateSpec::Local(t));
         }
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
+        .map(|d| DateSpec::Local(d.and_time(chrono::NaiveTime::MIN)))
+}
+
+/// Parses `2025-01-01`, `2025-01-01T06:00:00` (UTC) or RFC 3339 with an offset.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    parse_date_in(s, Tz::UTC)
+}
+
+/// Parses `2025-01-01` (midnight in `tz`), `2025-01-01T06:00:00` (wall-clock time in `tz`) or
+/// RFC 3339 with an offset (that instant).
+pub fn parse_date_in(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    parse_date_spec(s).map(|d| d.resolve(tz))
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
             {"type": "string"}
         ]
     });
-    let date = json!({"type": "string", "description": "YYYY-MM-DD or an ISO-8601 date-time"});
+    let date = json!({"type": "string", "description": "YYYY-MM-DD (midnight in `timezone`), a date-time without offset (in `timezone`) or RFC 3339"});
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "DataForge pipeline",
@@ -62,6 +62,12 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
             "start_date": date,
             "end_date": date,
             "catchup": {"type": "boolean", "default": false},
+            "timezone": {
+                "type": "string",
+                "default": "UTC",
+                "description": "IANA time zone (e.g. Europe/Berlin) the schedule and naive dates are read in"
+            },
+            "max_active_runs": {"type": "integer", "minimum": 1, "default": super::DEFAULT_MAX_ACTIVE_RUNS},
             "tags": {"type": "array", "items": {"type": "string"}},
             "default_args": {
                 "type": "object",

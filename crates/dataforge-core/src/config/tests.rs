@@ -541,3 +541,117 @@ fn echoed_input_is_cut_to_a_few_hundred_characters() {
         );
     }
 }
+
+// ---- scheduling keys: timezone, max_active_runs, dates read in the pipeline's zone ----
+
+fn parse_top(extra: serde_json::Value) -> Result<PipelineConfig, Vec<(String, String)>> {
+    let mut doc =
+        json!({"dag_id": "a", "source": {"type": "mem"}, "destination": {"type": "collect"}});
+    if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    PipelineConfig::from_json(doc)
+        .map(|p| p.config)
+        .map_err(|e| e.0.into_iter().map(|i| (i.path, i.message)).collect())
+}
+
+#[test]
+fn timezone_defaults_to_utc_and_takes_iana_names() {
+    let c = parse_top(json!({})).expect("valid");
+    assert_eq!(c.timezone, chrono_tz::Tz::UTC);
+    assert_eq!(c.max_active_runs, 1);
+    let c = parse_top(json!({"timezone": "Europe/Berlin"})).expect("valid");
+    assert_eq!(c.timezone, chrono_tz::Tz::Europe__Berlin);
+}
+
+#[test]
+fn an_unknown_timezone_is_an_error_at_its_path() {
+    let found = parse_top(json!({"timezone": "Mars/Olympus"})).expect_err("invalid");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "timezone");
+    assert!(
+        found[0].1.contains("Mars/Olympus") && found[0].1.contains("IANA"),
+        "{found:?}"
+    );
+    let found = parse_top(json!({"timezone": 3})).expect_err("invalid");
+    assert_eq!(found[0].0, "timezone");
+}
+
+#[test]
+fn a_date_means_midnight_in_the_pipelines_timezone() {
+    let c = parse_top(json!({
+        "timezone": "Europe/Berlin",
+        "start_date": "2025-01-01",
+        "end_date": "2025-07-01T06:30:00"
+    }))
+    .expect("valid");
+    assert_eq!(
+        c.start_date.map(|d| d.to_rfc3339()),
+        Some("2024-12-31T23:00:00+00:00".into())
+    );
+    assert_eq!(
+        c.end_date.map(|d| d.to_rfc3339()),
+        Some("2025-07-01T04:30:00+00:00".into()),
+        "a naive date-time is wall-clock time in the zone (CEST in July)"
+    );
+    // An explicit offset is an instant whatever the zone.
+    let c = parse_top(json!({"timezone": "Europe/Berlin", "start_date": "2025-01-01T00:00:00Z"}))
+        .expect("valid");
+    assert_eq!(
+        c.start_date.map(|d| d.to_rfc3339()),
+        Some("2025-01-01T00:00:00+00:00".into())
+    );
+    // Without a timezone, dates stay UTC midnight.
+    let c = parse_top(json!({"start_date": "2025-01-01"})).expect("valid");
+    assert_eq!(
+        c.start_date.map(|d| d.to_rfc3339()),
+        Some("2025-01-01T00:00:00+00:00".into())
+    );
+}
+
+#[test]
+fn a_local_date_time_in_a_dst_gap_is_the_end_of_the_gap() {
+    let c = parse_top(json!({"timezone": "Europe/Berlin", "start_date": "2025-03-30T02:30:00"}))
+        .expect("valid");
+    assert_eq!(
+        c.start_date.map(|d| d.to_rfc3339()),
+        Some("2025-03-30T01:00:00+00:00".into()),
+        "02:30 does not exist on 30 March: 03:00 CEST"
+    );
+}
+
+#[test]
+fn max_active_runs_is_at_least_one() {
+    let c = parse_top(json!({"max_active_runs": 4})).expect("valid");
+    assert_eq!(c.max_active_runs, 4);
+    for (bad, needle) in [
+        (json!(0), "at least 1"),
+        (json!(-1), "invalid value"),
+        (json!("2"), "invalid type"),
+    ] {
+        let found = parse_top(json!({"max_active_runs": bad})).expect_err("invalid");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "max_active_runs");
+        assert!(found[0].1.contains(needle), "{found:?}");
+    }
+}
+
+#[test]
+fn schema_has_the_scheduling_keys() {
+    let schema = pipeline_schema(&registry());
+    let props = &schema["properties"];
+    assert_eq!(props["timezone"]["type"], "string");
+    assert_eq!(props["timezone"]["default"], "UTC");
+    assert_eq!(props["max_active_runs"]["type"], "integer");
+    assert_eq!(props["max_active_runs"]["minimum"], 1);
+    assert_eq!(props["max_active_runs"]["default"], 1);
+    // Every key the parser accepts is in the schema, and no other.
+    let mut in_schema: Vec<&str> = props
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    in_schema.sort_unstable();
+    let mut accepted = TOP_LEVEL_KEYS.to_vec();
+    accepted.sort_unstable();
+    assert_eq!(in_schema, accepted);
+}
