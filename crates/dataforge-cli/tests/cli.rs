@@ -42,6 +42,7 @@ fn components_lists_exactly_the_builtin_types() {
         .collect();
     let expected = [
         "source file",
+        "source gsheet",
         "source shopify",
         "transform add_column",
         "transform cast",
