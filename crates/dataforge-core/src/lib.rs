@@ -123,6 +123,7 @@ pub mod run_local;
 pub mod runner;
 pub mod state;
 pub mod stream;
+pub mod template;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 pub mod value;
