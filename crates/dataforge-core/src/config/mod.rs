@@ -3,8 +3,10 @@
 
 mod default_args;
 mod fields;
+mod interval;
 mod json;
 mod loader;
+mod render;
 mod schedule;
 mod schema;
 
@@ -13,6 +15,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 pub use default_args::{DefaultArgs, DurationSpec, MAX_DURATION, MAX_RETRIES};
+pub use interval::data_interval;
 pub use loader::{Discovery, LoadedPipeline, load_paths};
 pub use schedule::Schedule;
 pub use schema::pipeline_schema;
