@@ -63,7 +63,8 @@ pub struct RunArgs {
     /// Write the run reports as JSON to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// The logical date (YYYY-MM-DD or RFC 3339); default now.
+    /// The logical date (YYYY-MM-DD or RFC 3339); default now. Templates render for the
+    /// data interval that starts there (to the next tick of the schedule).
     #[arg(long)]
     pub logical_date: Option<String>,
 }

@@ -126,6 +126,7 @@ pub mod runner;
 pub mod schedule;
 pub mod state;
 pub mod stream;
+pub mod template;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod test_utils;
 pub mod value;

@@ -6,6 +6,7 @@ use crate::component::{Destination, Source, Transform};
 use crate::config::{DefaultArgs, OnError, PipelineConfig};
 use crate::error::{ConfigErrors, ConfigIssue};
 use crate::registry::Registry;
+use crate::template::TemplateContext;
 
 /// A component with the name used in logs, errors and the run report.
 pub struct Named<T: ?Sized> {
@@ -150,6 +151,20 @@ impl Pipeline {
             },
             params: config.params.clone(),
         })
+    }
+
+    /// Builds the pipeline of one run: `config` with its templates rendered for `ctx`
+    /// ([`PipelineConfig::render`]), then [`Pipeline::from_config`]. Run it with the same run
+    /// id and logical date (`RunOptions::run_id`, `RunOptions::logical_date`).
+    ///
+    /// # Errors
+    /// Every template that does not render; then every problem in every component.
+    pub fn from_config_for_run(
+        config: &PipelineConfig,
+        ctx: &TemplateContext,
+        registry: &Registry,
+    ) -> Result<Self, ConfigErrors> {
+        Self::from_config(&config.render(ctx)?, registry)
     }
 
     /// The pipeline's id.

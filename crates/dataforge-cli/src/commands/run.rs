@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use dataforge_core::chrono;
 use dataforge_core::{Progress, RunOptions, RunReport, RunStatus, error_chain};
 use tokio_util::sync::CancellationToken;
 
@@ -10,7 +11,7 @@ use crate::{EXIT_BAD_CONFIG, EXIT_OK, EXIT_RUN_FAILED, memory, progress, signals
 
 /// Runs the selected pipelines one after the other.
 pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
-    let (found, _) = match super::discover(&args.paths) {
+    let (found, registry) = match super::discover(&args.paths) {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -50,26 +51,48 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
         }
     };
 
+    // Without --logical-date, every run's logical date is the moment the command started
+    // (to the second), and its interval is the one that starts there.
+    let logical_date = logical_date.unwrap_or_else(now_to_the_second);
+
     let cancel = CancellationToken::new();
     signals::cancel_on_signals(cancel.clone());
     let mut reports = Vec::new();
     let mut failed = false;
+    let mut bad_config = false;
     for lp in selected {
         if cancel.is_cancelled() {
             println!("{}: not run: stopped by a signal", lp.config.dag_id);
             failed = true;
             continue;
         }
+        let run_id = RunOptions::new_run_id();
+        let templates = lp.config.template_context(run_id.clone(), logical_date);
+        let pipeline = match lp.pipeline_for(&templates, registry) {
+            Ok(p) => p,
+            Err(errors) => {
+                for e in errors.issues() {
+                    eprintln!("{e}");
+                }
+                println!(
+                    "{}: not run: its config does not render for this run",
+                    lp.config.dag_id
+                );
+                bad_config = true;
+                continue;
+            }
+        };
         let live = Arc::new(Progress::new());
         let options = RunOptions {
             cancel: cancel.clone(),
-            logical_date,
+            logical_date: Some(logical_date),
+            run_id: Some(run_id),
             progress: live.clone(),
             ..RunOptions::default()
         };
         tracing::info!(pipeline = %lp.config.dag_id, file = %lp.path.display(), "run started");
         let display = progress::start(&lp.config.dag_id, live, log_format == LogFormat::Text);
-        let report = lp.pipeline.run(&options).await;
+        let report = pipeline.run(&options).await;
         display.finish().await;
         println!("{}", summary(&report, cancel.is_cancelled()));
         failed |= !report.is_success();
@@ -81,7 +104,19 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
         eprintln!("cannot write the report {}: {e}", path.display());
         return EXIT_RUN_FAILED;
     }
-    if failed { EXIT_RUN_FAILED } else { EXIT_OK }
+    if bad_config {
+        EXIT_BAD_CONFIG
+    } else if failed {
+        EXIT_RUN_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Now, without the fraction of a second (`ts` reads `2025-03-01T10:15:00+00:00`).
+fn now_to_the_second() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::seconds(1)).unwrap_or(now)
 }
 
 /// One line per run: status, rows, time, target, and the error's chain. `stopped`: a signal

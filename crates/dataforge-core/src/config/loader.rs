@@ -7,16 +7,39 @@ use super::PipelineConfig;
 use crate::error::{ConfigErrors, ConfigIssue};
 use crate::pipeline::Pipeline;
 use crate::registry::Registry;
+use crate::template::TemplateContext;
 
 /// A pipeline loaded from a file and built against the registry.
 #[derive(Debug)]
 pub struct LoadedPipeline {
     /// The file it came from.
     pub path: PathBuf,
-    /// Its parsed config.
+    /// Its parsed config, templates not rendered.
     pub config: PipelineConfig,
-    /// The runnable pipeline.
+    /// The pipeline built with its templates rendered for the sample run
+    /// ([`PipelineConfig::sample_template_context`]): the runnable pipeline when the config has
+    /// no templates. Run a templated one with [`LoadedPipeline::pipeline_for`].
     pub pipeline: Pipeline,
+}
+
+impl LoadedPipeline {
+    /// The pipeline of the run `ctx` describes: the loaded one when the config has no
+    /// templates, else built again from the config rendered for `ctx`.
+    ///
+    /// # Errors
+    /// A template that does not render for this run, or a component that rejects a rendered
+    /// value; each names the file and the JSON path.
+    pub fn pipeline_for(
+        &self,
+        ctx: &TemplateContext,
+        registry: &Registry,
+    ) -> Result<Pipeline, ConfigErrors> {
+        if !self.config.has_templates() {
+            return Ok(self.pipeline.clone());
+        }
+        Pipeline::from_config_for_run(&self.config, ctx, registry)
+            .map_err(|e| e.in_file(&self.path))
+    }
 }
 
 /// What loading a set of paths found: the valid pipelines, every error, and warnings.
@@ -31,7 +54,8 @@ pub struct Discovery {
 }
 
 /// Loads files and directories (every `*.json` below a directory, sorted). Each file is
-/// parsed and its components built (no I/O); a bad file is reported and the others still
+/// parsed, its templates rendered for the sample run (so a template error is a config error)
+/// and its components built (no I/O); a bad file is reported and the others still
 /// load; two files with one `dag_id` are both rejected.
 pub fn load_paths(paths: &[PathBuf], registry: &Registry) -> Discovery {
     let mut out = Discovery::default();
@@ -111,7 +135,9 @@ fn load_file(
     registry: &Registry,
 ) -> Result<(LoadedPipeline, Vec<ConfigIssue>), ConfigErrors> {
     let parsed = PipelineConfig::from_file(path)?;
-    let pipeline = Pipeline::from_config(&parsed.config, registry).map_err(|e| e.in_file(path))?;
+    let sample = parsed.config.sample_template_context();
+    let pipeline = Pipeline::from_config_for_run(&parsed.config, &sample, registry)
+        .map_err(|e| e.in_file(path))?;
     let warnings = parsed
         .warnings
         .into_iter()

@@ -5,6 +5,7 @@ mod default_args;
 mod fields;
 mod json;
 mod loader;
+mod render;
 mod schedule;
 mod schema;
 

@@ -13,7 +13,7 @@ use crate::state::{FileStateStore, MemoryStateStore, StateStore};
 /// What a run needs from its environment.
 ///
 /// A clone is for another run: it shares the connections, the state store and the worker pool,
-/// but gets a **new** cancellation token and **new** progress counters, so cancelling or polling
+/// but gets a **new** cancellation token, **new** progress counters and no `run_id`, so cancelling or polling
 /// one run never reaches another by accident. To cancel several runs with one token, give each
 /// a child of it (`options.cancel = parent.child_token()`). Runs given the *same* `RunOptions`
 /// (by reference) do share its token and counters.
@@ -26,6 +26,9 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
     /// The logical date (default: now).
     pub logical_date: Option<DateTime<Utc>>,
+    /// The run's id (default: a new UUIDv7); set it to the id the run's templates rendered
+    /// `{{ run_id }}` with.
+    pub run_id: Option<String>,
     /// Live counters to poll.
     pub progress: Arc<Progress>,
     /// The threads the transforms run on (default: [`WorkerPool::global`], one per core,
@@ -40,6 +43,7 @@ impl Default for RunOptions {
             state_store: Arc::new(FileStateStore::from_env()),
             cancel: CancellationToken::new(),
             logical_date: None,
+            run_id: None,
             progress: Arc::new(Progress::new()),
             workers: WorkerPool::global(),
         }
@@ -55,6 +59,7 @@ impl Clone for RunOptions {
             state_store: self.state_store.clone(),
             cancel: CancellationToken::new(),
             logical_date: self.logical_date,
+            run_id: None,
             progress: Arc::new(Progress::new()),
             workers: self.workers.clone(),
         }
@@ -66,6 +71,7 @@ impl std::fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("cancelled", &self.cancel.is_cancelled())
             .field("logical_date", &self.logical_date)
+            .field("run_id", &self.run_id)
             .field("progress", &self.progress)
             .field("workers", &self.workers)
             .finish_non_exhaustive()
@@ -73,6 +79,11 @@ impl std::fmt::Debug for RunOptions {
 }
 
 impl RunOptions {
+    /// A new run id (a UUIDv7), as a run gets when `run_id` is not set.
+    pub fn new_run_id() -> String {
+        uuid::Uuid::now_v7().to_string()
+    }
+
     /// Defaults, but with state kept in memory only (nothing written under `DATAFORGE_HOME`):
     /// for tests and one-off runs.
     pub fn in_memory() -> Self {
