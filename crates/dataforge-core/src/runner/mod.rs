@@ -105,7 +105,10 @@ impl Pipeline {
         let started = Instant::now();
         let started_at = Utc::now();
         let logical_date = options.logical_date.unwrap_or(started_at);
-        let run_id = uuid::Uuid::now_v7().to_string();
+        let run_id = options
+            .run_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         // The run's token: cancelled with the caller's, or when this future is dropped.
         let cancel = options.cancel.child_token();
         let cancel_on_drop = cancel.clone().drop_guard();

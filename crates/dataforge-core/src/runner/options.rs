@@ -26,6 +26,9 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
     /// The logical date (default: now).
     pub logical_date: Option<DateTime<Utc>>,
+    /// The run's id (default: a new UUID v7), for a caller that records the run before it
+    /// starts. Not copied by `clone`: two runs never share an id.
+    pub run_id: Option<String>,
     /// Live counters to poll.
     pub progress: Arc<Progress>,
     /// The threads the transforms run on (default: [`WorkerPool::global`], one per core,
@@ -40,6 +43,7 @@ impl Default for RunOptions {
             state_store: Arc::new(FileStateStore::from_env()),
             cancel: CancellationToken::new(),
             logical_date: None,
+            run_id: None,
             progress: Arc::new(Progress::new()),
             workers: WorkerPool::global(),
         }
@@ -47,14 +51,15 @@ impl Default for RunOptions {
 }
 
 impl Clone for RunOptions {
-    /// The same environment for another run, with its own cancellation token and progress
-    /// counters (see [`RunOptions`]).
+    /// The same environment for another run, with its own cancellation token, progress
+    /// counters and run id (see [`RunOptions`]).
     fn clone(&self) -> Self {
         Self {
             connections: self.connections.clone(),
             state_store: self.state_store.clone(),
             cancel: CancellationToken::new(),
             logical_date: self.logical_date,
+            run_id: None,
             progress: Arc::new(Progress::new()),
             workers: self.workers.clone(),
         }
@@ -66,6 +71,7 @@ impl std::fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("cancelled", &self.cancel.is_cancelled())
             .field("logical_date", &self.logical_date)
+            .field("run_id", &self.run_id)
             .field("progress", &self.progress)
             .field("workers", &self.workers)
             .finish_non_exhaustive()
@@ -91,10 +97,15 @@ mod tests {
     fn a_clone_has_its_own_cancellation_and_progress() {
         let first = RunOptions::in_memory();
         first.progress.add_extracted(5);
+        let first = RunOptions {
+            run_id: Some("run-1".into()),
+            ..first
+        };
         let second = first.clone();
         first.cancel.cancel();
         assert!(!second.cancel.is_cancelled());
         assert_eq!(second.progress.extracted(), 0);
+        assert_eq!(second.run_id, None);
         assert!(Arc::ptr_eq(&first.state_store, &second.state_store));
     }
 }
