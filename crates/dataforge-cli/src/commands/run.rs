@@ -1,8 +1,12 @@
-//! `dataforge run`: run pipelines once, with progress, a summary and an optional JSON report.
+//! `dataforge run`: run pipelines once, with progress, a summary and an optional JSON report,
+//! each run recorded in the state store's history.
 
 use std::sync::Arc;
 
-use dataforge_core::{Progress, RunOptions, RunReport, RunStatus, error_chain};
+use dataforge_core::chrono::Utc;
+use dataforge_core::{
+    Progress, RunOptions, RunRecord, RunReport, RunStatus, RunTrigger, StateStore, error_chain,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{LogFormat, RunArgs};
@@ -50,6 +54,15 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
         }
     };
 
+    let home = dataforge_core::dataforge_home();
+    let store = match dataforge_state::state_store_from_env(&home).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("cannot open the state store: {}", error_chain(&e));
+            return EXIT_RUN_FAILED;
+        }
+    };
+
     let cancel = CancellationToken::new();
     signals::cancel_on_signals(cancel.clone());
     let mut reports = Vec::new();
@@ -61,9 +74,17 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
             continue;
         }
         let live = Arc::new(Progress::new());
+        let run_id = uuid::Uuid::now_v7().to_string();
+        let logical_date = logical_date.unwrap_or_else(Utc::now);
+        let mut record =
+            RunRecord::new(&lp.config.dag_id, &run_id, logical_date, RunTrigger::Manual);
+        record.start(Utc::now());
+        record_run(store.as_ref(), &record).await;
         let options = RunOptions {
+            state_store: store.clone(),
             cancel: cancel.clone(),
-            logical_date,
+            logical_date: Some(logical_date),
+            run_id: Some(run_id),
             progress: live.clone(),
             ..RunOptions::default()
         };
@@ -71,6 +92,8 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
         let display = progress::start(&lp.config.dag_id, live, log_format == LogFormat::Text);
         let report = lp.pipeline.run(&options).await;
         display.finish().await;
+        record.finish(&report);
+        record_run(store.as_ref(), &record).await;
         println!("{}", summary(&report, cancel.is_cancelled()));
         failed |= !report.is_success();
         reports.push(report);
@@ -82,6 +105,20 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
         return EXIT_RUN_FAILED;
     }
     if failed { EXIT_RUN_FAILED } else { EXIT_OK }
+}
+
+/// Records a run in the history. A failure is logged, not fatal: the run's own outcome (its
+/// data, its cursor) stands either way, and the exit code says how the run went.
+async fn record_run(store: &dyn StateStore, record: &RunRecord) {
+    if let Err(e) = store.record_run(record).await {
+        tracing::error!(
+            pipeline = %record.pipeline_id,
+            run_id = %record.run_id,
+            status = %record.status,
+            error = %error_chain(&e),
+            "cannot record the run in the state store's history"
+        );
+    }
 }
 
 /// One line per run: status, rows, time, target, and the error's chain. `stopped`: a signal

@@ -174,9 +174,10 @@ impl RunRecord {
         self
     }
 
-    /// Marks the run as running since `at`.
+    /// Marks the run as running since `at`, in its first attempt (at least).
     pub fn start(&mut self, at: DateTime<Utc>) {
         self.status = RunState::Running;
+        self.attempts = self.attempts.max(1);
         self.started_at = Some(at);
     }
 
