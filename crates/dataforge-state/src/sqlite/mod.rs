@@ -200,9 +200,7 @@ fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = Connection::open(path).map_err(sql("open the file"))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(sql("set the busy timeout"))?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .map_err(sql("switch to WAL mode"))?;
+    let mode = wal(&conn).map_err(sql("switch to WAL mode"))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path = %path.display(), mode, "the state database is not in WAL mode");
     }
@@ -216,6 +214,31 @@ fn open_blocking(path: &Path) -> Result<Connection, StoreError> {
         tracing::info!(path = %path.display(), versions = ?applied, "state database migrated");
     }
     Ok(conn)
+}
+
+/// Puts the database in WAL mode (a no-op when it is). Changing the journal mode can answer
+/// "database is locked" at once, without waiting on the busy timeout, when another process
+/// opens the file at the same moment (seen in the two-process test): retried until the busy
+/// timeout.
+fn wal(conn: &Connection) -> rusqlite::Result<String> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(mode);
+        }
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
 }
 
 #[async_trait]
