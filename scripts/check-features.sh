@@ -31,6 +31,11 @@ for features in file shopify; do
     cargo clippy --quiet -p dataforge-sources --all-targets --no-default-features \
         --features "$features" "$@" -- -D warnings
 done
+for features in sqlite postgres ""; do
+    echo "-- dataforge-state --no-default-features --features '$features'"
+    cargo clippy --quiet -p dataforge-state --all-targets --no-default-features \
+        --features "$features" "$@" -- -D warnings
+done
 for features in postgres http shopify google_sheets; do
     echo "-- dataforge-hooks --no-default-features --features '$features'"
     cargo clippy --quiet -p dataforge-hooks --all-targets --no-default-features \

@@ -10,6 +10,7 @@ fn dataforge(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("DATAFORGE_HOME", dir.join(".dataforge"))
         .env_remove("DATAFORGE_LOG")
+        .env_remove("DATAFORGE_STATE_URL")
         .output()
         .expect("the binary runs")
 }
@@ -185,6 +186,95 @@ fn run_loads_writes_a_report_and_uses_exit_codes() {
             .status
             .code(),
         Some(2)
+    );
+}
+
+/// `(run_id, status, trigger, attempts, rows extracted, rejected, loaded, error)` of the runs
+/// in the SQLite state file, oldest first.
+type RunRow = (String, String, String, i64, i64, i64, i64, Option<String>);
+
+fn recorded_runs(home: &Path, pipeline: &str) -> Vec<RunRow> {
+    let conn = rusqlite::Connection::open(home.join("state.db")).expect("the state file");
+    let mut stmt = conn
+        .prepare(
+            "SELECT run_id, status, run_trigger, attempts, rows_extracted, rows_rejected, \
+             rows_loaded, error FROM runs WHERE pipeline_id = ?1 ORDER BY started_at",
+        )
+        .expect("prepare");
+    stmt.query_map([pipeline], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+        ))
+    })
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
+
+/// `dataforge run` records each run in `$DATAFORGE_HOME/state.db`: the run id of the report,
+/// `success` with its row counts, and a failed run as `failed` with its error.
+#[test]
+fn run_records_each_run_in_the_sqlite_state_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join(".dataforge");
+    write(
+        dir.path(),
+        "in.jsonl",
+        "{\"id\":1,\"n\":\"1\"}\n{\"id\":2,\"n\":\"x\"}\n{\"id\":3,\"n\":\"3\"}\n",
+    );
+    write(
+        dir.path(),
+        "p.json",
+        r#"{"dag_id": "copy", "source": {"type": "file", "path": "in.jsonl"},
+            "transforms": [{"type": "cast", "columns": {"n": "integer"}, "on_error": "skip"}],
+            "destination": {"type": "file", "path": "out.jsonl"}}"#,
+    );
+    let out = dataforge(dir.path(), &["run", "p.json", "--report", "report.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json")).expect("report"),
+    )
+    .expect("json");
+    let runs = recorded_runs(&home, "copy");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let (run_id, status, trigger, attempts, extracted, rejected, loaded, error) = &runs[0];
+    assert_eq!(Some(run_id.as_str()), report[0]["run_id"].as_str());
+    assert_eq!((status.as_str(), trigger.as_str()), ("success", "manual"));
+    assert_eq!((*attempts, *extracted, *rejected, *loaded), (1, 3, 1, 2));
+    assert_eq!(error, &None);
+
+    // A second run is a second record; a failed one says why.
+    assert_eq!(
+        dataforge(dir.path(), &["run", "p.json"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(recorded_runs(&home, "copy").len(), 2);
+    write(
+        dir.path(),
+        "broken.json",
+        r#"{"dag_id": "broken", "source": {"type": "file", "path": "missing.jsonl"},
+            "destination": {"type": "file", "path": "never.jsonl"}}"#,
+    );
+    assert_eq!(
+        dataforge(dir.path(), &["run", "broken.json"]).status.code(),
+        Some(1)
+    );
+    let runs = recorded_runs(&home, "broken");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].1, "failed");
+    assert!(
+        runs[0]
+            .7
+            .as_deref()
+            .is_some_and(|e| e.contains("missing.jsonl")),
+        "{runs:?}"
     );
 }
 

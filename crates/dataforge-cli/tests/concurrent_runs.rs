@@ -48,6 +48,7 @@ fn run_all(dir: &Path, url: &str) -> Vec<Output> {
                 .env("DATAFORGE_HOME", dir.join(".dataforge"))
                 .env("DATAFORGE_CONN_POSTGRES_DEFAULT", url)
                 .env_remove("DATAFORGE_LOG")
+                .env_remove("DATAFORGE_STATE_URL")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()

@@ -567,14 +567,23 @@ fn the_access_token_never_appears_in_output_reports_or_state() {
                 !contains(&report, SECRET),
                 "{what}: the token is in the report"
             );
-            // The successful run saved its cursor under DATAFORGE_HOME (a failed one saves
-            // nothing); every file the runs left (state, report, the SQLite output) is clean.
-            let state = files_under(&dir.path().join(".dataforge"));
+            // The successful run saved its cursor in the state database under DATAFORGE_HOME
+            // (a failed one saves nothing); every file the runs left (state database and its
+            // WAL, report, the SQLite output) is clean.
             if code == 0 {
+                let db = dir.path().join(".dataforge/state.db");
+                let cursors: Vec<String> = rusqlite::Connection::open(&db)
+                    .and_then(|c| {
+                        c.prepare("SELECT state FROM cursors")?
+                            .query_map([], |r| r.get(0))?
+                            .collect()
+                    })
+                    .unwrap_or_else(|e| panic!("{what}: {}: {e}", db.display()));
                 assert!(
-                    state.iter().any(|f| std::fs::read_to_string(f)
-                        .is_ok_and(|t| t.contains("\"shopify\"") && t.contains("cursor"))),
-                    "{what}: no cursor saved under DATAFORGE_HOME: {state:?}"
+                    cursors
+                        .iter()
+                        .any(|t| t.contains("\"shopify\"") && t.contains("cursor")),
+                    "{what}: no cursor saved under DATAFORGE_HOME: {cursors:?}"
                 );
             }
             for f in files_under(dir.path()) {

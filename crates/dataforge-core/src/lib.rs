@@ -150,7 +150,10 @@ pub use registry::{
 pub use run_local::RunLocal;
 pub use runner::{Progress, RunOptions, RunReport, RunStatus, WorkerPool};
 pub use schedule::{Clock, DataInterval, ManualClock, ScheduleError, SystemClock, Timetable};
-pub use state::{FileStateStore, MemoryStateStore, State, StateError, StateHandle, StateStore};
+pub use state::{
+    FileStateStore, MemoryStateStore, RunQuery, RunRecord, RunState, RunTrigger, State, StateError,
+    StateHandle, StateStore,
+};
 pub use stream::{Batch, BatchReceiver, BatchSender, DeferredBatch, Prepared};
 pub use value::{Columns, CompactString, JsonError, Record, Value, ValueTypeError};
 

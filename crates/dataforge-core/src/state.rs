@@ -1,4 +1,5 @@
-//! Per-pipeline state (cursors for incremental loads), saved only when a load commits.
+//! Per-pipeline state (cursors for incremental loads), saved only when a load commits, and
+//! the history of runs ([`RunRecord`]).
 //!
 //! A source reads its cursor from [`StateHandle::get`] and stages the new one with
 //! [`StateHandle::set`]; the runner saves staged values through the [`StateStore`] after the
@@ -10,6 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::Value as Json;
+
+mod run;
+
+pub use run::{RunQuery, RunRecord, RunState, RunTrigger, sort_newest_first};
 
 /// The state of one pipeline: named JSON values.
 pub type State = BTreeMap<String, Json>;
@@ -49,8 +54,13 @@ impl StateError {
     }
 }
 
-/// Where pipeline state lives. The embedded default is [`FileStateStore`]; a service plugs in
-/// its own (a database table, a key-value store) through `RunOptions`.
+/// Where pipeline state lives: cursors ([`load`](Self::load)/[`save`](Self::save)) and,
+/// optionally, run history ([`record_run`](Self::record_run)/[`runs`](Self::runs)).
+///
+/// The library's default is [`FileStateStore`] (cursors only); the `dataforge-state` crate has
+/// SQLite and PostgreSQL stores with history, and a service plugs in its own (a database
+/// table, a key-value store) through `RunOptions`. The history methods have defaults that keep
+/// nothing, so a store written for cursors alone still compiles and works.
 ///
 /// Implementations use `#[async_trait]` (re-exported as [`crate::async_trait`]); forgetting
 /// it gives `error[E0195]: lifetime parameters or bounds on method do not match the trait
@@ -101,6 +111,42 @@ pub trait StateStore: Send + Sync + 'static {
     /// # Errors
     /// When the store cannot be written.
     async fn save(&self, pipeline_id: &str, state: &State) -> Result<(), StateError>;
+
+    /// True when the store keeps run history (the default methods below keep none).
+    fn keeps_history(&self) -> bool {
+        false
+    }
+
+    /// Records `run`, replacing the record with the same run id (a run is recorded when it
+    /// starts and again when it ends). The default keeps nothing.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    async fn record_run(&self, run: &RunRecord) -> Result<(), StateError> {
+        tracing::trace!(run_id = %run.run_id, "this state store keeps no run history");
+        Ok(())
+    }
+
+    /// The recorded runs `query` selects, newest logical date first (see
+    /// [`sort_newest_first`]). The default has none.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    async fn runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StateError> {
+        let _ = query;
+        Ok(Vec::new())
+    }
+
+    /// The successful run of `pipeline_id` with the latest logical date.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    async fn last_successful(&self, pipeline_id: &str) -> Result<Option<RunRecord>, StateError> {
+        let query = RunQuery::pipeline(pipeline_id)
+            .status(RunState::Success)
+            .limit(1);
+        Ok(self.runs(&query).await?.into_iter().next())
+    }
 }
 
 /// State as one JSON file per pipeline under `<DATAFORGE_HOME>/state/`, replaced atomically.
@@ -122,7 +168,14 @@ impl FileStateStore {
         Self::new(crate::dataforge_home())
     }
 
-    fn file(&self, pipeline_id: &str) -> PathBuf {
+    /// The directory the files are in (`home/state`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file that holds the state of `pipeline_id` (characters other than ASCII letters,
+    /// digits, `-` and `_` become `_`).
+    pub fn file(&self, pipeline_id: &str) -> PathBuf {
         let safe: String = pipeline_id
             .chars()
             .map(|c| {
@@ -175,10 +228,11 @@ impl StateStore for FileStateStore {
     }
 }
 
-/// A store that keeps state in memory (tests, or runs that want none kept).
+/// A store that keeps state and run history in memory (tests, or runs that want none kept).
 #[derive(Debug, Default)]
 pub struct MemoryStateStore {
     states: Mutex<BTreeMap<String, State>>,
+    runs: Mutex<BTreeMap<String, RunRecord>>,
 }
 
 #[async_trait]
@@ -192,6 +246,23 @@ impl StateStore for MemoryStateStore {
     async fn save(&self, pipeline_id: &str, state: &State) -> Result<(), StateError> {
         lock(&self.states).insert(pipeline_id.to_owned(), state.clone());
         Ok(())
+    }
+    fn keeps_history(&self) -> bool {
+        true
+    }
+    async fn record_run(&self, run: &RunRecord) -> Result<(), StateError> {
+        lock(&self.runs).insert(run.run_id.clone(), run.clone());
+        Ok(())
+    }
+    async fn runs(&self, query: &RunQuery) -> Result<Vec<RunRecord>, StateError> {
+        let mut out: Vec<RunRecord> = lock(&self.runs)
+            .values()
+            .filter(|r| query.matches(r))
+            .cloned()
+            .collect();
+        sort_newest_first(&mut out);
+        out.truncate(query.limit.unwrap_or(usize::MAX));
+        Ok(out)
     }
 }
 

@@ -1,9 +1,13 @@
-//! `dataforge run`: run pipelines once, with progress, a summary and an optional JSON report.
+//! `dataforge run`: run pipelines once, with progress, a summary and an optional JSON report,
+//! each run recorded in the state store's history.
 
 use std::sync::Arc;
 
 use dataforge_core::chrono;
-use dataforge_core::{Progress, RunOptions, RunReport, RunStatus, error_chain};
+use dataforge_core::chrono::Utc;
+use dataforge_core::{
+    Progress, RunOptions, RunRecord, RunReport, RunStatus, RunTrigger, StateStore, error_chain,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{LogFormat, RunArgs};
@@ -54,6 +58,14 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
     // Without --logical-date, every run's logical date is the moment the command started
     // (to the second), and its interval is the one that starts there.
     let logical_date = logical_date.unwrap_or_else(now_to_the_second);
+    let home = dataforge_core::dataforge_home();
+    let store = match dataforge_state::state_store_from_env(&home).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("cannot open the state store: {}", error_chain(&e));
+            return EXIT_RUN_FAILED;
+        }
+    };
 
     let cancel = CancellationToken::new();
     signals::cancel_on_signals(cancel.clone());
@@ -83,7 +95,16 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
             }
         };
         let live = Arc::new(Progress::new());
+        let mut record =
+            RunRecord::new(&lp.config.dag_id, &run_id, logical_date, RunTrigger::Manual)
+                .with_data_interval(
+                    templates.data_interval_start(),
+                    templates.data_interval_end(),
+                );
+        record.start(Utc::now());
+        record_run(store.as_ref(), &record).await;
         let options = RunOptions {
+            state_store: store.clone(),
             cancel: cancel.clone(),
             logical_date: Some(logical_date),
             run_id: Some(run_id),
@@ -94,6 +115,8 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
         let display = progress::start(&lp.config.dag_id, live, log_format == LogFormat::Text);
         let report = pipeline.run(&options).await;
         display.finish().await;
+        record.finish(&report);
+        record_run(store.as_ref(), &record).await;
         println!("{}", summary(&report, cancel.is_cancelled()));
         failed |= !report.is_success();
         reports.push(report);
@@ -117,6 +140,20 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
 fn now_to_the_second() -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now();
     chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::seconds(1)).unwrap_or(now)
+}
+
+/// Records a run in the history. A failure is logged, not fatal: the run's own outcome (its
+/// data, its cursor) stands either way, and the exit code says how the run went.
+async fn record_run(store: &dyn StateStore, record: &RunRecord) {
+    if let Err(e) = store.record_run(record).await {
+        tracing::error!(
+            pipeline = %record.pipeline_id,
+            run_id = %record.run_id,
+            status = %record.status,
+            error = %error_chain(&e),
+            "cannot record the run in the state store's history"
+        );
+    }
 }
 
 /// One line per run: status, rows, time, target, and the error's chain. `stopped`: a signal

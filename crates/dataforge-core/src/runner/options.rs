@@ -26,8 +26,9 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
     /// The logical date (default: now).
     pub logical_date: Option<DateTime<Utc>>,
-    /// The run's id (default: a new UUIDv7); set it to the id the run's templates rendered
-    /// `{{ run_id }}` with.
+    /// The run's id (default: a new UUIDv7): the id its templates rendered `{{ run_id }}`
+    /// with, or that a caller recorded the run under before it starts. Not copied by `clone`:
+    /// two runs never share an id.
     pub run_id: Option<String>,
     /// Live counters to poll.
     pub progress: Arc<Progress>,
@@ -51,8 +52,8 @@ impl Default for RunOptions {
 }
 
 impl Clone for RunOptions {
-    /// The same environment for another run, with its own cancellation token and progress
-    /// counters (see [`RunOptions`]).
+    /// The same environment for another run, with its own cancellation token, progress
+    /// counters and run id (see [`RunOptions`]).
     fn clone(&self) -> Self {
         Self {
             connections: self.connections.clone(),
@@ -102,10 +103,15 @@ mod tests {
     fn a_clone_has_its_own_cancellation_and_progress() {
         let first = RunOptions::in_memory();
         first.progress.add_extracted(5);
+        let first = RunOptions {
+            run_id: Some("run-1".into()),
+            ..first
+        };
         let second = first.clone();
         first.cancel.cancel();
         assert!(!second.cancel.is_cancelled());
         assert_eq!(second.progress.extracted(), 0);
+        assert_eq!(second.run_id, None);
         assert!(Arc::ptr_eq(&first.state_store, &second.state_store));
     }
 }
