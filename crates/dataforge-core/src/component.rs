@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use crate::context::RunContext;
 use crate::error::ComponentError;
+use crate::state::State;
 use crate::stream::{Batch, BatchReceiver, BatchSender, Prepared};
 use crate::value::Record;
 
@@ -235,6 +236,20 @@ impl LoadSummary {
 
 /// Consumes the stream and writes it, all or nothing.
 ///
+/// # The cursor and the commit
+///
+/// By default the runner saves the state a source staged (its cursor) through the
+/// [`StateStore`](crate::StateStore) after `load` returned `Ok`: a process killed between the
+/// two has committed rows whose cursor was not saved, and the next run loads them again. A
+/// transactional destination closes that gap by returning true from
+/// [`commits_state`](Self::commits_state): its `load` then writes
+/// [`RunContext::state_to_commit`] (read after the last batch, just before `COMMIT`) inside its
+/// own transaction, on every path that returns `Ok` (an empty load included), and
+/// [`saved_state`](Self::saved_state) reads that copy back. The runner asks for it before each
+/// attempt and, when there is one, it wins over the store's; the runner still saves to the
+/// store after the commit (for inspection and for other tools), but that copy only matters
+/// when the destination has none.
+///
 /// Implementations use `#[async_trait]` (re-exported as [`crate::async_trait`]); forgetting
 /// it gives `error[E0195]: lifetime parameters or bounds on method do not match the trait
 /// declaration`. `load` commits only when `input.recv()` says the stream ended cleanly.
@@ -291,6 +306,25 @@ pub trait Destination: Send + Sync + 'static {
         input: &mut BatchReceiver,
         ctx: &RunContext,
     ) -> Result<LoadSummary, ComponentError>;
+
+    /// True when `load` commits [`RunContext::state_to_commit`] in its own transaction and
+    /// [`saved_state`](Self::saved_state) reads it back (see "The cursor and the commit").
+    fn commits_state(&self) -> bool {
+        false
+    }
+
+    /// The state the last committed load of `pipeline_id` wrote with its rows, if any; called
+    /// by the runner before each attempt, with a context whose state is not loaded yet.
+    ///
+    /// # Errors
+    /// When the destination cannot be read; the attempt fails (retryable as the error says).
+    async fn saved_state(
+        &self,
+        _pipeline_id: &str,
+        _ctx: &RunContext,
+    ) -> Result<Option<State>, ComponentError> {
+        Ok(None)
+    }
 
     /// Runs after the load committed.
     ///

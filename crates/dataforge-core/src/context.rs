@@ -13,6 +13,8 @@ use crate::state::StateHandle;
 #[derive(Clone)]
 pub struct RunContext {
     inner: Arc<Inner>,
+    /// False for the dead-letter destination's context: only the main load commits the state.
+    commits_state: bool,
 }
 
 struct Inner {
@@ -113,6 +115,7 @@ impl RunContextBuilder {
                 cancel: self.cancel,
                 locals: RunLocals::default(),
             }),
+            commits_state: true,
         }
     }
 }
@@ -169,6 +172,24 @@ impl RunContext {
     /// The pipeline's state for this run.
     pub fn state(&self) -> &StateHandle {
         &self.inner.state
+    }
+    /// The state a transactional destination writes in its load's transaction, just before
+    /// `COMMIT` (see [`Destination::commits_state`](crate::Destination::commits_state)): the
+    /// staged state ([`StateHandle::to_save`]), or `None` when nothing was staged or this is
+    /// the dead-letter destination's context (only the main load carries the cursor).
+    pub fn state_to_commit(&self) -> Option<crate::state::State> {
+        if self.commits_state {
+            self.inner.state.to_save()
+        } else {
+            None
+        }
+    }
+    /// The same run, for a destination that must not commit the state (the dead letters).
+    pub(crate) fn without_state_commit(&self) -> RunContext {
+        RunContext {
+            inner: self.inner.clone(),
+            commits_state: false,
+        }
     }
     /// The run's cancellation token.
     pub fn cancellation(&self) -> &CancellationToken {

@@ -3,7 +3,9 @@
 //!
 //! A source reads its cursor from [`StateHandle::get`] and stages the new one with
 //! [`StateHandle::set`]; the runner saves staged values through the [`StateStore`] after the
-//! destination committed, so a failed load never advances a cursor.
+//! destination committed, so a failed load never advances a cursor. A transactional
+//! destination also commits them with its rows, and its copy wins on the next run (see
+//! [`Destination::commits_state`](crate::Destination::commits_state)).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

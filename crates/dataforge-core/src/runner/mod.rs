@@ -5,6 +5,7 @@ mod chain;
 mod options;
 mod pool;
 mod report;
+mod test_hook;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -233,6 +234,11 @@ impl Pipeline {
             }
         };
         let cancel = env.cancel.child_token();
+        let saved = match self.destination_state(&env, &cancel).await {
+            Ok(Some(committed)) => committed,
+            Ok(None) => saved,
+            Err(e) => return (AttemptStats::default(), Err(e.into_run_error(&self.id))),
+        };
         let ctx = RunContext::builder(self.id.clone())
             .run_id(env.run_id.clone())
             .logical_date(env.logical_date)
@@ -260,8 +266,13 @@ impl Pipeline {
         if let Some(timer) = timer {
             timer.abort();
         }
+        if stats.load.is_some() {
+            test_hook::pause_after_commit().await;
+        }
         // The main load committed (its `load` returned Ok): the cursors go with it, whatever
-        // failed after (the dead letters, or a cancellation that came too late to stop it).
+        // failed after (the dead letters, or a cancellation that came too late to stop it). A
+        // destination that `commits_state` wrote them in its transaction already; this copy is
+        // for inspection, and for the next run if the destination ever loses its own.
         if stats.load.is_some()
             && let Some(state) = ctx.state().to_save()
             && let Err(source) = env.state_store.save(&self.id, &state).await
@@ -305,6 +316,42 @@ impl Pipeline {
             );
         }
         (stats, result)
+    }
+
+    /// The state the destination committed with its last load, when it keeps one
+    /// ([`Destination::commits_state`](crate::Destination::commits_state)): it wins over the
+    /// store's, which is saved only after the commit and so may be older.
+    async fn destination_state(
+        &self,
+        env: &AttemptEnv,
+        cancel: &CancellationToken,
+    ) -> Result<Option<crate::state::State>, StageError> {
+        let destination = &self.destination;
+        if !destination.component.commits_state() {
+            return Ok(None);
+        }
+        let ctx = RunContext::builder(self.id.clone())
+            .run_id(env.run_id.clone())
+            .logical_date(env.logical_date)
+            .attempt(env.number)
+            .params(self.params.clone())
+            .connections(env.connections.clone())
+            .cancellation(cancel.clone())
+            .build();
+        let state = destination
+            .component
+            .saved_state(&self.id, &ctx)
+            .await
+            .map_err(|error| StageError::Component {
+                stage: Stage::Load,
+                component: destination.name.clone(),
+                error,
+            })?;
+        if state.is_some() {
+            tracing::debug!(pipeline = %self.id, destination = %destination.name,
+                "using the state committed with the destination's last load");
+        }
+        Ok(state)
     }
 
     async fn stages(
@@ -374,11 +421,11 @@ impl Pipeline {
             ctx.clone(),
             dst_rx,
         ));
-        let dead_letter = self
-            .dead_letter
-            .clone()
-            .zip(dl_rx)
-            .map(|(d, rx)| tokio::spawn(load_stage(d, Stage::DeadLetter, ctx.clone(), rx)));
+        let dead_letter = self.dead_letter.clone().zip(dl_rx).map(|(d, rx)| {
+            // Only the main load carries the cursor.
+            let ctx = ctx.without_state_commit();
+            tokio::spawn(load_stage(d, Stage::DeadLetter, ctx, rx))
+        });
 
         let mut stats = AttemptStats::default();
         let mut errors: Vec<StageError> = Vec::new();

@@ -145,6 +145,19 @@ pub enum PostgresError {
     /// The data uses a column name this destination keeps for itself.
     #[error("postgres destination: column name `{0}` is reserved for the upsert staging table")]
     ReservedColumn(String),
+    /// The state committed with the data cannot be written or read as JSON.
+    #[error(
+        "postgres destination: the state of pipeline `{pipeline}` in {table} is not valid JSON"
+    )]
+    StateJson {
+        /// The state table, as `schema.table`.
+        table: String,
+        /// The pipeline.
+        pipeline: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl PostgresError {

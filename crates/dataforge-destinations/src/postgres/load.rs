@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use dataforge_core::value::CompactString;
 use dataforge_core::{
-    Batch, BatchReceiver, ComponentError, Destination, LoadSummary, Record, RunContext, Value,
-    async_trait,
+    Batch, BatchReceiver, ComponentError, Destination, LoadSummary, Record, RunContext, State,
+    Value, async_trait,
 };
 use futures::SinkExt;
 use tokio_postgres::{Client, CopyInSink};
@@ -125,6 +125,7 @@ impl PostgresDestination {
                     .await
                     .map_err(self.err("DELETE"))?;
             }
+            self.write_state(client, ctx).await?;
             self.finish(client).await?;
             tracing::warn!(table = %self.table.display(), "no rows to load");
             return Ok(summary(0, Some(0), upsert.then_some(0)));
@@ -214,8 +215,63 @@ impl PostgresDestination {
         } else {
             summary(rows, Some(rows), None)
         };
+        // Every batch is in: the cursor that covers them commits with them.
+        self.write_state(client, ctx).await?;
         self.finish(client).await?;
         Ok(result)
+    }
+
+    /// Writes the run's staged state into the state table, in the open transaction.
+    async fn write_state(&self, client: &Client, ctx: &RunContext) -> Result<(), ComponentError> {
+        let Some(state) = ctx.state_to_commit() else {
+            return Ok(());
+        };
+        let table = super::state_table::state_table(&self.table);
+        super::state_table::write(client, &table, ctx.pipeline_id(), ctx.run_id(), &state).await
+    }
+
+    /// A load that writes no rows (`on_empty: keep`) still commits the staged state, alone.
+    async fn commit_state_alone(&self, ctx: &RunContext) -> Result<(), ComponentError> {
+        if ctx.state_to_commit().is_none() {
+            return Ok(());
+        }
+        let client = self.connect(ctx).await?;
+        let result = async {
+            client
+                .batch_execute("BEGIN")
+                .await
+                .map_err(self.err("BEGIN"))?;
+            if self.cfg.create_schema {
+                ddl::ensure_schema(&client, &self.table)
+                    .await
+                    .map_err(PostgresError::into_component)?;
+            }
+            self.write_state(&client, ctx).await?;
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(self.err("COMMIT"))
+        }
+        .await;
+        if result.is_err() {
+            // Closing the connection rolls back what is left open.
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        result
+    }
+
+    /// Resolves `conn_id` and connects.
+    async fn connect(&self, ctx: &RunContext) -> Result<Client, ComponentError> {
+        let conn = ctx.connection(&self.cfg.conn_id).await.map_err(|source| {
+            PostgresError::Connection {
+                conn_id: self.cfg.conn_id.clone(),
+                source,
+            }
+            .into_component()
+        })?;
+        dataforge_hooks::postgres::connect(&conn)
+            .await
+            .map_err(|e| PostgresError::Connect(e).into_component())
     }
 
     async fn server_columns(&self, client: &Client) -> Result<Vec<ServerColumn>, ComponentError> {
@@ -811,6 +867,21 @@ fn parse_copy_where(where_: &str) -> Option<(u64, Option<String>)> {
 
 #[async_trait]
 impl Destination for PostgresDestination {
+    /// The staged state commits with the rows, in `"<schema>"."dataforge_state"`.
+    fn commits_state(&self) -> bool {
+        true
+    }
+
+    async fn saved_state(
+        &self,
+        pipeline_id: &str,
+        ctx: &RunContext,
+    ) -> Result<Option<State>, ComponentError> {
+        let client = self.connect(ctx).await?;
+        let table = super::state_table::state_table(&self.table);
+        super::state_table::read(&client, &table, pipeline_id).await
+    }
+
     fn row_check(&self) -> Option<std::sync::Arc<dyn dataforge_core::Transform>> {
         Some(std::sync::Arc::new(super::row_check::NulCheck))
     }
@@ -826,6 +897,9 @@ impl Destination for PostgresDestination {
         if buffer.iter().all(|b| b.is_empty())
             && let Some(outcome) = self.cfg.on_empty.outcome("postgres", &self.table.display())
         {
+            if outcome.is_ok() {
+                self.commit_state_alone(ctx).await?;
+            }
             return outcome;
         }
         let inferred = inf.columns();
@@ -842,16 +916,7 @@ impl Destination for PostgresDestination {
                 return Err(PostgresError::ReservedColumn(ROW_COL.into()).into_component());
             }
         }
-        let conn = ctx.connection(&self.cfg.conn_id).await.map_err(|source| {
-            PostgresError::Connection {
-                conn_id: self.cfg.conn_id.clone(),
-                source,
-            }
-            .into_component()
-        })?;
-        let client = dataforge_hooks::postgres::connect(&conn)
-            .await
-            .map_err(|e| PostgresError::Connect(e).into_component())?;
+        let client = self.connect(ctx).await?;
         match self.run(&client, buffer, inferred, input, ctx).await {
             Ok(summary) => {
                 tracing::info!(

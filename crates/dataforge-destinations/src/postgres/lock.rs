@@ -15,7 +15,7 @@ use super::error::query_error;
 use crate::target_lock::Waiter;
 
 /// The first key of DataForge's advisory locks ("DFlk"), so they stay apart from others'.
-const NAMESPACE: i32 = 0x4446_6c6b;
+pub(crate) const NAMESPACE: i32 = 0x4446_6c6b;
 
 /// PostgreSQL keeps at most this many bytes of `application_name`.
 const MAX_APPLICATION_NAME: usize = 63;

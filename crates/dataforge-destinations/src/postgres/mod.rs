@@ -16,6 +16,7 @@ pub mod error;
 pub mod load;
 mod lock;
 mod row_check;
+mod state_table;
 #[cfg(test)]
 mod tests;
 

@@ -57,6 +57,17 @@ pub enum SqliteError {
     /// The blocking writer thread stopped unexpectedly.
     #[error("sqlite destination: the writer thread stopped: {0}")]
     Thread(String),
+    /// The state committed with the data cannot be written or read as JSON.
+    #[error("sqlite destination: the state of pipeline `{pipeline}` in {path} is not valid JSON")]
+    StateJson {
+        /// The database file.
+        path: String,
+        /// The pipeline.
+        pipeline: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl SqliteError {

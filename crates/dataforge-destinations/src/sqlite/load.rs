@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 
 use dataforge_core::value::CompactString;
 use dataforge_core::{
-    Batch, BatchReceiver, ComponentError, Destination, LoadSummary, Record, RunContext, Value,
-    async_trait,
+    Batch, BatchReceiver, ComponentError, Destination, LoadSummary, Record, RunContext, State,
+    Value, async_trait,
 };
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 
 use super::config::SqliteConfig;
 use super::error::SqliteError;
+use super::state_table::{self, StateRow};
 use crate::schema::{ColumnType, Inferrer, is_date, is_timestamp_tz};
 use crate::target_lock::FileLock;
 use crate::write_mode::WriteMode;
@@ -145,6 +146,8 @@ struct Writer {
     rows_before: u64,
     /// The journal mode to put back after the load, when the database was not in WAL mode.
     restore_journal: Option<&'static str>,
+    /// The staged state, written just before `COMMIT` (set once every batch is in).
+    state: Option<StateRow>,
 }
 
 impl Writer {
@@ -376,11 +379,22 @@ impl Writer {
             inserted = (after.max(0) as u64).saturating_sub(self.rows_before);
             updated = self.changes.saturating_sub(inserted);
         }
+        self.write_state()?;
         self.conn
             .execute_batch("COMMIT")
             .map_err(self.sql_err("COMMIT"))?;
         self.restore_journal_mode();
         Ok((inserted, updated))
+    }
+
+    /// Writes the staged state into the state table, in the open transaction.
+    fn write_state(&self) -> Result<(), ComponentError> {
+        match &self.state {
+            Some(row) => {
+                state_table::write(&self.conn, row).map_err(self.sql_err("write the state"))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Puts a database that was not in WAL mode back in its journal mode (best effort: that
@@ -455,31 +469,36 @@ async fn rollback(w: Writer) {
     .await;
 }
 
-#[async_trait]
-impl Destination for SqliteDestination {
-    async fn load(
+impl SqliteDestination {
+    /// The run's staged state, encoded for the state table (`None`: nothing staged).
+    fn state_row(&self, ctx: &RunContext) -> Result<Option<StateRow>, ComponentError> {
+        let Some(state) = ctx.state_to_commit() else {
+            return Ok(None);
+        };
+        let json = serde_json::to_string(&state).map_err(|source| {
+            SqliteError::StateJson {
+                path: self.cfg.path.display().to_string(),
+                pipeline: ctx.pipeline_id().to_owned(),
+                source,
+            }
+            .into_component()
+        })?;
+        Ok(Some(StateRow {
+            pipeline: ctx.pipeline_id().to_owned(),
+            run_id: ctx.run_id().to_owned(),
+            json,
+        }))
+    }
+
+    /// Takes the database's load lock and opens it for a load.
+    async fn open_writer(
         &self,
-        input: &mut BatchReceiver,
         ctx: &RunContext,
-    ) -> Result<LoadSummary, ComponentError> {
-        let started = Instant::now();
-        let (buffer, inf) = crate::schema::buffer_for_inference(input).await?;
-        let inferred = inf.columns();
-        let target = format!("{}:{}", self.cfg.path.display(), self.cfg.table);
-        if buffer.iter().all(|b| b.is_empty())
-            && let Some(outcome) = self.cfg.on_empty.outcome("sqlite", &target)
-        {
-            return outcome;
-        }
-        if self.cfg.write_mode == WriteMode::Upsert
-            && let Some((column, seen)) =
-                crate::schema::missing_key_column(&self.primary_key, &inferred)
-        {
-            return Err(SqliteError::MissingKeyColumn { column, seen }.into_component());
-        }
+        state: Option<StateRow>,
+    ) -> Result<(FileLock, Writer), ComponentError> {
         let path: PathBuf = self.cfg.path.clone();
-        // One load at a time into this database, held until this function returns.
-        let _lock = FileLock::acquire("sqlite", &path, ctx, self.cfg.lock_timeout.0).await?;
+        // One load at a time into this database, held as long as the lock is.
+        let lock = FileLock::acquire("sqlite", &path, ctx, self.cfg.lock_timeout.0).await?;
         let display = path.display().to_string();
         let table = self.cfg.table.clone();
         let busy = self.cfg.lock_timeout.0;
@@ -509,9 +528,96 @@ impl Destination for SqliteDestination {
             rows: 0,
             changes: 0,
             rows_before: 0,
+            state,
         };
+        Ok((lock, writer))
+    }
+}
+
+#[async_trait]
+impl Destination for SqliteDestination {
+    /// The staged state commits with the rows, in table `dataforge_state` of the same file.
+    fn commits_state(&self) -> bool {
+        true
+    }
+
+    async fn saved_state(
+        &self,
+        pipeline_id: &str,
+        _ctx: &RunContext,
+    ) -> Result<Option<State>, ComponentError> {
+        let path = self.cfg.path.clone();
+        let pipeline = pipeline_id.to_owned();
+        let busy = self.cfg.lock_timeout.0;
+        let json = tokio::task::spawn_blocking(move || state_table::read(&path, &pipeline, busy))
+            .await
+            .map_err(|e| SqliteError::Thread(e.to_string()).into_component())?
+            .map_err(|source| {
+                SqliteError::Sql {
+                    action: "read the state",
+                    table: state_table::STATE_TABLE.to_owned(),
+                    path: self.cfg.path.display().to_string(),
+                    source,
+                }
+                .into_component()
+            })?;
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        state_table::parse(&json).map(Some).map_err(|source| {
+            SqliteError::StateJson {
+                path: self.cfg.path.display().to_string(),
+                pipeline: pipeline_id.to_owned(),
+                source,
+            }
+            .into_component()
+        })
+    }
+
+    async fn load(
+        &self,
+        input: &mut BatchReceiver,
+        ctx: &RunContext,
+    ) -> Result<LoadSummary, ComponentError> {
+        let started = Instant::now();
+        let (buffer, inf) = crate::schema::buffer_for_inference(input).await?;
+        let inferred = inf.columns();
+        let target = format!("{}:{}", self.cfg.path.display(), self.cfg.table);
+        if buffer.iter().all(|b| b.is_empty())
+            && let Some(outcome) = self.cfg.on_empty.outcome("sqlite", &target)
+        {
+            if outcome.is_ok()
+                && let Some(row) = self.state_row(ctx)?
+            {
+                // No rows to write, but the cursor still commits, alone.
+                let writer = self.open_writer(ctx, Some(row)).await?;
+                let (_lock, writer) = writer;
+                blocking(writer, |w| {
+                    w.conn
+                        .execute_batch("BEGIN IMMEDIATE")
+                        .map_err(w.sql_err("BEGIN"))?;
+                    w.write_state()?;
+                    w.conn
+                        .execute_batch("COMMIT")
+                        .map_err(w.sql_err("COMMIT"))?;
+                    w.restore_journal_mode();
+                    Ok(())
+                })
+                .await?;
+            }
+            return outcome;
+        }
+        if self.cfg.write_mode == WriteMode::Upsert
+            && let Some((column, seen)) =
+                crate::schema::missing_key_column(&self.primary_key, &inferred)
+        {
+            return Err(SqliteError::MissingKeyColumn { column, seen }.into_component());
+        }
+        let (_lock, writer) = self.open_writer(ctx, None).await?;
         if inferred.is_empty() {
             // No rows: only `replace` has something to do (empty an existing table).
+            let mut writer = writer;
+            writer.state = self.state_row(ctx)?;
             let (_, ()) = blocking(writer, |w| {
                 w.conn
                     .execute_batch("BEGIN IMMEDIATE")
@@ -520,6 +626,7 @@ impl Destination for SqliteDestination {
                     let sql = format!("DELETE FROM {}", ident(&w.table));
                     w.conn.execute_batch(&sql).map_err(w.sql_err("DELETE"))?;
                 }
+                w.write_state()?;
                 w.conn.execute_batch("COMMIT").map_err(w.sql_err("COMMIT"))
             })
             .await?;
@@ -544,6 +651,8 @@ impl Destination for SqliteDestination {
             };
             writer = blocking(writer, move |w| w.write_batch(&batch)).await?.0;
         }
+        // Every batch is in: the cursor that covers them commits with them.
+        writer.state = self.state_row(ctx)?;
         let rows = writer.rows;
         let upsert = self.cfg.write_mode == WriteMode::Upsert;
         let (_, (inserted, updated)) = blocking(writer, Writer::commit).await?;

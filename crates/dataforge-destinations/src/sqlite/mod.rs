@@ -9,6 +9,7 @@
 pub mod config;
 pub mod error;
 pub mod load;
+mod state_table;
 #[cfg(test)]
 mod tests;
 
