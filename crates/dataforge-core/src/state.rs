@@ -273,6 +273,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// [`lock`], for the runner's tests.
+#[cfg(test)]
+pub(crate) fn lock_for_tests<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock(m)
+}
+
 /// Computes a staged value when the state is saved.
 type Compute = Arc<dyn Fn() -> Json + Send + Sync>;
 

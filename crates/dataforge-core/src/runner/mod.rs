@@ -541,4 +541,6 @@ mod deferred_tests;
 #[cfg(test)]
 mod prepare_tests;
 #[cfg(test)]
+mod state_commit_tests;
+#[cfg(test)]
 mod tests;
