@@ -48,7 +48,8 @@ pub(crate) fn write(conn: &rusqlite::Connection, row: &StateRow) -> rusqlite::Re
 }
 
 /// The committed state's JSON text for `pipeline`, or `None` when the file, the table or the
-/// row is missing. Opens the file read-only: a missing database is not created.
+/// row is missing. Opens the file without the create flag, so a missing database is not
+/// created (and not read-only, which a WAL database without its `-shm` file may refuse).
 ///
 /// # Errors
 /// When the file cannot be opened or queried.
@@ -60,8 +61,10 @@ pub(crate) fn read(
     if !path.exists() {
         return Ok(None);
     }
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(busy)?;
     let exists: i64 = conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
