@@ -20,6 +20,9 @@ pub(super) struct Entry {
     pub timetable: Timetable,
     /// The last interval scheduled (started), `None` before the first.
     pub last: Option<DataInterval>,
+    /// The next interval as computed when `last` last changed (`None` inside: nothing more);
+    /// only its due time is read from it, the run's interval is computed when it starts.
+    pub cached: Option<Option<DataInterval>>,
 }
 
 impl Entry {
@@ -31,6 +34,20 @@ impl Entry {
     /// The next interval to run and when it is due (`None`: nothing more to schedule).
     pub fn next(&self, now: DateTime<Utc>) -> Option<DataInterval> {
         self.timetable.next_run(self.last, now)
+    }
+
+    /// When the next run is due, computed once per `last` (a cron search is the loop's cost).
+    pub fn next_due(&mut self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.cached.is_none() {
+            self.cached = Some(self.next(now));
+        }
+        self.cached.flatten().map(|iv| iv.due())
+    }
+
+    /// Marks `interval` as scheduled.
+    pub fn scheduled(&mut self, interval: DataInterval) {
+        self.last = Some(interval);
+        self.cached = None;
     }
 }
 

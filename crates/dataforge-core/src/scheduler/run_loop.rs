@@ -87,6 +87,7 @@ impl RunLoop {
             loaded: Arc::new(lp),
             timetable,
             last,
+            cached: None,
         });
     }
 
@@ -129,31 +130,41 @@ impl RunLoop {
         let now = self.clock.now();
         loop {
             let mut wake: Option<DateTime<Utc>> = None;
-            let mut best: Option<(usize, DataInterval)> = None;
-            for (i, e) in self.entries.iter().enumerate() {
-                let Some(iv) = e.next(now) else { continue };
-                if iv.due() > now {
-                    wake = Some(wake.map_or(iv.due(), |w| w.min(iv.due())));
-                    continue;
+            let mut due: Vec<(DateTime<Utc>, usize)> = Vec::new();
+            for (i, e) in self.entries.iter_mut().enumerate() {
+                match e.next_due(now) {
+                    Some(t) if t <= now => due.push((t, i)),
+                    Some(t) => wake = Some(wake.map_or(t, |w| w.min(t))),
+                    None => {}
                 }
+            }
+            due.sort();
+            let mut started = false;
+            for (_, i) in due {
+                if self.runs.len() >= self.concurrency {
+                    return wake;
+                }
+                let e = &self.entries[i];
                 let active = self.active.get(e.id()).copied().unwrap_or(0);
                 if active >= e.loaded.config.max_active_runs.max(1) {
                     continue;
                 }
-                if best.is_none_or(|(_, b)| iv.due() < b.due()) {
-                    best = Some((i, iv));
+                // Computed afresh: with `catchup: false` a late run skips to the latest interval.
+                if let Some(iv) = e.next(now).filter(|iv| iv.due() <= now) {
+                    self.start(i, iv);
+                    started = true;
                 }
             }
-            match best {
-                Some((i, iv)) if self.runs.len() < self.concurrency => self.start(i, iv),
-                _ => return wake,
+            // A pipeline that started one may have another due (catchup): look again.
+            if !started {
+                return wake;
             }
         }
     }
 
     fn start(&mut self, i: usize, interval: DataInterval) {
         let entry = &mut self.entries[i];
-        entry.last = Some(interval);
+        entry.scheduled(interval);
         let id = entry.id().to_owned();
         let task = RunTask {
             loaded: entry.loaded.clone(),
