@@ -256,3 +256,75 @@ fn trigger_runs_once_with_conf_in_params() {
     let bad = dataforge(d, &["trigger", "p.json", "--pipeline", "nope"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn sigterm_during_a_long_load_leaves_the_table_unchanged_or_fully_loaded() {
+    const ROWS: usize = 300_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let input: String = (0..ROWS)
+        .map(|i| format!("{{\"id\": {i}, \"name\": \"row {i}\"}}\n"))
+        .collect();
+    write(d, "big.jsonl", &input);
+    write(
+        d,
+        "pipelines/big.json",
+        r#"{
+  "dag_id": "big",
+  "schedule_interval": "*/2 * * * * *",
+  "source": {"type": "file", "path": "big.jsonl"},
+  "destination": {"type": "sqlite", "path": "db.sqlite", "table": "t", "write_mode": "append"}
+}"#,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dataforge"))
+        .args(["serve", "pipelines", "--grace", "0s"])
+        .current_dir(d)
+        .env("DATAFORGE_HOME", d.join(".dataforge"))
+        .env_remove("DATAFORGE_STATE_URL")
+        .env_remove("DATAFORGE_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    wait_for("a running load", || {
+        d.join(".dataforge").exists() && runs_json(d, &[]).iter().any(|r| r["status"] == "running")
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let sent = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code();
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "serve did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    let runs = runs_json(d, &[]);
+    assert!(
+        runs.iter()
+            .all(|r| r["status"] == "success" || r["status"] == "cancelled"),
+        "{runs:?}"
+    );
+    let successes = runs.iter().filter(|r| r["status"] == "success").count();
+    let states: Vec<&serde_json::Value> = runs.iter().map(|r| &r["status"]).collect();
+    eprintln!("runs after SIGTERM: {states:?}");
+    let rows: i64 = if d.join("db.sqlite").exists() {
+        let db = rusqlite::Connection::open(d.join("db.sqlite")).expect("open");
+        db.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    assert_eq!(
+        rows,
+        (successes * ROWS) as i64,
+        "each run is either fully loaded or not at all, as `runs` says: {runs:?}"
+    );
+}
