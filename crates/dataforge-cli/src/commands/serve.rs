@@ -103,7 +103,9 @@ fn reload(
         .collect();
     let mut ids: HashSet<String> = pipelines.iter().map(|p| p.config.dag_id.clone()).collect();
     for old in previous {
-        if bad_files.contains(old.path.as_path()) && !ids.contains(&old.config.dag_id) {
+        // A file given by name and since removed is an error too: its pipeline goes.
+        let kept = bad_files.contains(old.path.as_path()) && old.path.exists();
+        if kept && !ids.contains(&old.config.dag_id) {
             let why: Vec<String> = errors
                 .issues()
                 .iter()
@@ -176,4 +178,39 @@ fn walkdir_json(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PIPELINE: &str = r#"{"dag_id": "ID", "schedule_interval": "@daily",
+        "source": {"type": "file", "path": "in.jsonl"},
+        "destination": {"type": "file", "path": "out.jsonl"}}"#;
+
+    #[test]
+    fn reload_keeps_an_invalid_files_last_version_and_drops_a_removed_one() {
+        let registry = crate::registry::builtin().expect("registry");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b, c) = (
+            dir.path().join("a.json"),
+            dir.path().join("b.json"),
+            dir.path().join("c.json"),
+        );
+        std::fs::write(&a, PIPELINE.replace("ID", "a")).expect("write");
+        std::fs::write(&b, PIPELINE.replace("ID", "b")).expect("write");
+        let paths = vec![a.clone(), b.clone(), c.clone()];
+        let first = reload(&paths, registry, Vec::new());
+        assert_eq!(first.len(), 2);
+
+        std::fs::remove_file(&a).expect("remove");
+        std::fs::write(&b, "{ broken").expect("write");
+        std::fs::write(&c, PIPELINE.replace("ID", "c")).expect("write");
+        let mut ids: Vec<String> = reload(&paths, registry, first)
+            .into_iter()
+            .map(|p| p.config.dag_id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["b", "c"]);
+    }
 }
