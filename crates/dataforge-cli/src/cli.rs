@@ -41,6 +41,14 @@ pub enum Command {
     Components,
     /// Print the JSON Schema of a pipeline file.
     Schema,
+    /// Run pipelines when due (catchup, reload on change; SIGTERM drains).
+    Serve(ServeArgs),
+    /// Run one pipeline once now, recorded as triggered.
+    Trigger(TriggerArgs),
+    /// Run a pipeline's past intervals in order.
+    Backfill(BackfillArgs),
+    /// Show the run history.
+    Runs(RunsArgs),
 }
 
 /// Files or directories of pipeline files.
@@ -67,4 +75,97 @@ pub struct RunArgs {
     /// data interval that starts there (to the next tick of the schedule).
     #[arg(long)]
     pub logical_date: Option<String>,
+}
+
+/// Arguments of `dataforge serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Pipeline files, or directories searched for `*.json`; watched for changes.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// At most this many runs at once, over all pipelines.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// On SIGTERM or Ctrl-C, how long running loads may take to finish before they are
+    /// cancelled (`60s`, `2m`).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub grace: std::time::Duration,
+    /// How often the paths are checked for changes.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, hide = true)]
+    pub poll: std::time::Duration,
+}
+
+/// Arguments of `dataforge trigger`.
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// Pipeline files, or directories searched for `*.json`.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The pipeline to run (its `dag_id`).
+    #[arg(long = "pipeline", short = 'p')]
+    pub pipeline: String,
+    /// The logical date (YYYY-MM-DD or RFC 3339, in the pipeline's time zone); default: the
+    /// last complete interval of its schedule, or now.
+    #[arg(long)]
+    pub logical_date: Option<String>,
+    /// A JSON object merged into the pipeline's `params` for this run.
+    #[arg(long)]
+    pub conf: Option<String>,
+}
+
+/// What a backfill does with intervals that already have runs (Airflow's `reprocess_behavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Reprocess {
+    /// Run only the intervals without a finished run.
+    None,
+    /// Also rerun the intervals whose latest run failed or was cancelled.
+    Failed,
+    /// Rerun every interval.
+    All,
+}
+
+/// Arguments of `dataforge backfill`.
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// Pipeline files, or directories searched for `*.json`.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The pipeline to backfill (its `dag_id`).
+    #[arg(long = "pipeline", short = 'p')]
+    pub pipeline: String,
+    /// The first logical date (inclusive; in the pipeline's time zone).
+    #[arg(long)]
+    pub from: String,
+    /// The last logical date (inclusive).
+    #[arg(long)]
+    pub to: String,
+    /// What to do with intervals that already ran.
+    #[arg(long, value_enum, default_value_t = Reprocess::None)]
+    pub reprocess: Reprocess,
+    /// List the intervals and what would be done, without running.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// How `dataforge runs` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunsFormat {
+    /// Aligned columns.
+    Table,
+    /// A JSON array of run records.
+    Json,
+}
+
+/// Arguments of `dataforge runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only this pipeline's runs.
+    #[arg(long = "pipeline", short = 'p')]
+    pub pipeline: Option<String>,
+    /// At most this many runs, newest logical date first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RunsFormat::Table)]
+    pub format: RunsFormat,
 }

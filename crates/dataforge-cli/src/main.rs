@@ -62,6 +62,10 @@ fn main() -> ExitCode {
             Command::List(args) => commands::list::run(&args),
             Command::Components => commands::components::run(),
             Command::Schema => commands::schema::run(),
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Trigger(args) => commands::trigger::run(args, cli.log_format).await,
+            Command::Backfill(args) => commands::backfill::run(args, cli.log_format).await,
+            Command::Runs(args) => commands::runs::run(&args).await,
         }
     });
     ExitCode::from(code)

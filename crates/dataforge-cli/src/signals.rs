@@ -16,8 +16,9 @@ pub fn cancel_on_signals(token: CancellationToken) {
     });
 }
 
+/// Returns on the next Ctrl-C or SIGTERM.
 #[cfg(unix)]
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
@@ -32,7 +33,8 @@ async fn wait_for_signal() {
     }
 }
 
+/// Returns on the next Ctrl-C.
 #[cfg(not(unix))]
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }

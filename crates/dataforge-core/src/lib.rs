@@ -124,6 +124,7 @@ pub mod registry;
 pub mod run_local;
 pub mod runner;
 pub mod schedule;
+pub mod scheduler;
 pub mod state;
 pub mod stream;
 pub mod template;
@@ -150,6 +151,7 @@ pub use registry::{
 pub use run_local::RunLocal;
 pub use runner::{Progress, RunOptions, RunReport, RunStatus, WorkerPool};
 pub use schedule::{Clock, DataInterval, ManualClock, ScheduleError, SystemClock, Timetable};
+pub use scheduler::{RunEvent, Scheduler, SchedulerError, SchedulerHandle};
 pub use state::{
     FileStateStore, MemoryStateStore, RunQuery, RunRecord, RunState, RunTrigger, State, StateError,
     StateHandle, StateStore,

@@ -1,9 +1,14 @@
 //! One file per subcommand.
 
+pub mod backfill;
 pub mod components;
 pub mod list;
 pub mod run;
+pub mod run_one;
+pub mod runs;
 pub mod schema;
+pub mod serve;
+pub mod trigger;
 pub mod validate;
 
 use std::path::PathBuf;

@@ -137,14 +137,14 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
 }
 
 /// Now, without the fraction of a second (`ts` reads `2025-03-01T10:15:00+00:00`).
-fn now_to_the_second() -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn now_to_the_second() -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now();
     chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::seconds(1)).unwrap_or(now)
 }
 
 /// Records a run in the history. A failure is logged, not fatal: the run's own outcome (its
 /// data, its cursor) stands either way, and the exit code says how the run went.
-async fn record_run(store: &dyn StateStore, record: &RunRecord) {
+pub(crate) async fn record_run(store: &dyn StateStore, record: &RunRecord) {
     if let Err(e) = store.record_run(record).await {
         tracing::error!(
             pipeline = %record.pipeline_id,
@@ -158,7 +158,7 @@ async fn record_run(store: &dyn StateStore, record: &RunRecord) {
 
 /// One line per run: status, rows, time, target, and the error's chain. `stopped`: a signal
 /// asked the run to stop (a run that succeeded anyway had committed before it could).
-fn summary(r: &RunReport, stopped: bool) -> String {
+pub(crate) fn summary(r: &RunReport, stopped: bool) -> String {
     let secs = r.duration().as_secs_f64();
     let rate = if secs > 0.0 {
         r.rows_loaded as f64 / secs
