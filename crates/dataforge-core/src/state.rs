@@ -16,7 +16,9 @@ use serde_json::Value as Json;
 
 mod run;
 
-pub use run::{RunQuery, RunRecord, RunState, RunTrigger, sort_newest_first};
+pub use run::{
+    RunQuery, RunRecord, RunState, RunTrigger, prev_data_interval_end_success, sort_newest_first,
+};
 
 /// The state of one pipeline: named JSON values.
 pub type State = BTreeMap<String, Json>;

@@ -79,7 +79,16 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
             continue;
         }
         let run_id = RunOptions::new_run_id();
-        let templates = lp.config.template_context(run_id.clone(), logical_date);
+        let prev = dataforge_core::state::prev_data_interval_end_success(
+            store.as_ref(),
+            &lp.config.dag_id,
+            logical_date,
+        )
+        .await;
+        let templates = lp
+            .config
+            .template_context(run_id.clone(), logical_date)
+            .with_prev_data_interval_end_success(prev);
         let pipeline = match lp.pipeline_for(&templates, registry) {
             Ok(p) => p,
             Err(errors) => {

@@ -42,10 +42,13 @@ impl RunTask {
         });
         tracing::info!(pipeline = %id, %run_id, interval = %iv, "scheduled run started");
 
+        let prev =
+            crate::state::prev_data_interval_end_success(self.store.as_ref(), &id, iv.start).await;
         let ctx = self
             .loaded
             .config
-            .template_context(run_id.clone(), iv.start);
+            .template_context(run_id.clone(), iv.start)
+            .with_prev_data_interval_end_success(prev);
         let pipeline = match self.loaded.pipeline_for(&ctx, &self.registry) {
             Ok(p) => p,
             Err(errors) => {

@@ -262,9 +262,74 @@ pub fn sort_newest_first(runs: &mut [RunRecord]) {
     });
 }
 
+/// The end of the data interval of the latest successful run of `pipeline_id` whose logical
+/// date is before `before` (Airflow's `prev_data_interval_end_success`), from `store`'s
+/// history; `None` without one, or when the history cannot be read (logged).
+pub async fn prev_data_interval_end_success(
+    store: &dyn super::StateStore,
+    pipeline_id: &str,
+    before: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    // Newest first: the first one before `before` is the one.
+    let query = RunQuery::pipeline(pipeline_id)
+        .status(RunState::Success)
+        .limit(1_000);
+    match store.runs(&query).await {
+        Ok(runs) => runs
+            .into_iter()
+            .find(|r| r.logical_date < before)
+            .map(|r| r.data_interval_end),
+        Err(e) => {
+            tracing::warn!(
+                pipeline = pipeline_id,
+                error = %crate::error_chain(&e),
+                "cannot read the run history: prev_data_interval_end_success is left empty"
+            );
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn prev_success_is_the_latest_successful_run_before_the_logical_date() {
+        use chrono::TimeZone as _;
+        let store = crate::state::MemoryStateStore::default();
+        let day = |d: u32| {
+            Utc.with_ymd_and_hms(2025, 3, d, 0, 0, 0)
+                .single()
+                .unwrap_or_default()
+        };
+        for (d, state) in [
+            (1, RunState::Success),
+            (2, RunState::Success),
+            (3, RunState::Failed),
+            (5, RunState::Success),
+        ] {
+            let mut run = RunRecord::new("p", format!("run-{d}"), day(d), RunTrigger::Scheduled)
+                .with_data_interval(day(d), day(d + 1));
+            run.status = state;
+            crate::state::StateStore::record_run(&store, &run)
+                .await
+                .unwrap_or_default();
+        }
+        // Before the 4th: the 2nd (the failed 3rd does not count, the later 5th neither).
+        assert_eq!(
+            prev_data_interval_end_success(&store, "p", day(4)).await,
+            Some(day(3))
+        );
+        assert_eq!(
+            prev_data_interval_end_success(&store, "p", day(1)).await,
+            None
+        );
+        assert_eq!(
+            prev_data_interval_end_success(&store, "other", day(9)).await,
+            None
+        );
+    }
 
     #[test]
     fn names_round_trip_and_match_serde() {
