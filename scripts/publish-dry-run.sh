@@ -36,6 +36,16 @@ packages="$target/package"
 export CARGO_TARGET_DIR="$target"
 
 echo "== 1. cargo publish --workspace --dry-run (package and verify, in dependency order)"
+# Cargo unpacks the temporary registry's crates under $CARGO_HOME/registry/src and, taking a
+# name and version to be immutable, reuses an earlier run's copy: a later change to a crate
+# would then be verified against the old source of its siblings. Our crates never come from
+# crates.io, so every unpacked copy of them is such a leftover.
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+for crate in $(cargo metadata --format-version 1 --no-deps \
+    | grep -o '"name":"dataforge-[a-z-]*","version":"[^"]*"' \
+    | sed 's/"name":"\([^"]*\)","version":"\([^"]*\)"/\1-\2/'); do
+    rm -rf "$cargo_home"/registry/src/*/"$crate"
+done
 cargo publish --workspace --dry-run --allow-dirty "$@"
 
 # The same packages again, kept this time (a dry run keeps its .crate files in a temporary
