@@ -40,13 +40,19 @@ echo "== 1. cargo publish --workspace --dry-run (package and verify, in dependen
 # name and version to be immutable, reuses an earlier run's copy: a later change to a crate
 # would then be verified against the old source of its siblings. Our crates never come from
 # crates.io, so every unpacked copy of them is such a leftover.
+# The same goes for what a verification compiled of them: the verifications build in their
+# own target directory, whose dataforge artifacts are removed first (their dependencies stay
+# cached).
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 for crate in $(cargo metadata --format-version 1 --no-deps \
     | grep -o '"name":"dataforge-[a-z-]*","version":"[^"]*"' \
     | sed 's/"name":"\([^"]*\)","version":"\([^"]*\)"/\1-\2/'); do
     rm -rf "$cargo_home"/registry/src/*/"$crate"
 done
-cargo publish --workspace --dry-run --allow-dirty "$@"
+verify="$target/publish-verify"
+rm -rf "$verify"/debug/.fingerprint/dataforge* "$verify"/debug/deps/*dataforge* \
+    "$verify"/debug/build/dataforge*
+CARGO_TARGET_DIR="$verify" cargo publish --workspace --dry-run --allow-dirty "$@"
 
 # The same packages again, kept this time (a dry run keeps its .crate files in a temporary
 # place), minus the crates that are never published (examples, benches).
