@@ -14,47 +14,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use dataforge_core::Connection;
 use dataforge_fake_shopify::{FakeShopify, FakeShopifyConfig};
 use serde_json::json;
+
+mod support;
+use support::{database_url, test_db};
 
 const SCHEMA: &str = "dft_cli_cursor_crash";
 const TRIALS: u64 = 12;
 /// The runner's pause between the commit and the state save, in milliseconds.
 const PAUSE_MS: u64 = 1500;
-
-fn database_url() -> String {
-    std::env::var("DATAFORGE_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A client and a fresh schema, or `None` (loudly) when the database is unreachable outside CI.
-fn test_db(rt: &tokio::runtime::Runtime) -> Option<tokio_postgres::Client> {
-    let url = database_url();
-    let conn = Connection::parse("test", &url).expect("DATAFORGE_TEST_DATABASE_URL is a URI");
-    let client = match rt.block_on(dataforge_hooks::postgres::connect(&conn)) {
-        Ok(c) => c,
-        Err(e) => {
-            let msg = format!(
-                "PostgreSQL test database not reachable at {}: {e}. Run `scripts/test.sh`, \
-                 which starts a throwaway server, or set DATAFORGE_TEST_DATABASE_URL.",
-                conn.redacted()
-            );
-            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-                panic!("{msg}");
-            }
-            eprintln!("\n\n!!! SKIPPING: {msg}\n");
-            return None;
-        }
-    };
-    rt.block_on(client.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}"
-    )))
-    .expect("create the test schema");
-    Some(client)
-}
 
 /// `(rows, distinct ids)` of the loaded orders (0 before the table exists).
 fn counts(rt: &tokio::runtime::Runtime, client: &tokio_postgres::Client) -> (i64, i64) {
@@ -115,7 +84,7 @@ fn sigkill_after_the_commit_never_duplicates_or_loses_a_row() {
         .enable_all()
         .build()
         .expect("runtime");
-    let Some(client) = test_db(&rt) else {
+    let Some(client) = test_db(&rt, SCHEMA) else {
         return;
     };
     let fake: FakeShopify = rt.block_on(FakeShopify::start(FakeShopifyConfig {

@@ -15,26 +15,18 @@
 //! PostgreSQL test is skipped with a loud message, except under `CI=true` where it fails.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use chrono::{DateTime, SubsecRound as _, Utc};
-use dataforge_core::Connection;
 use dataforge_fake_shopify::{FakeShopify, FakeShopifyConfig, ShopState};
 use serde_json::{Value as Json, json};
 
+mod support;
+use support::{database_url, dataforge, files_under, runtime, test_db, text, write};
+
 /// The token of the leak test: easy to find wherever it appears.
 const SECRET: &str = "shpat_TOKEN_MUST_NOT_LEAK_42";
-
-/// A multi-threaded runtime: the fake's listeners run on its workers while the test thread
-/// waits for the `dataforge` process.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 fn start(rt: &tokio::runtime::Runtime, config: FakeShopifyConfig) -> FakeShopify {
     rt.block_on(FakeShopify::start(config))
@@ -43,35 +35,6 @@ fn start(rt: &tokio::runtime::Runtime, config: FakeShopifyConfig) -> FakeShopify
 /// `host:port` of the fake, as error messages name the shop.
 fn shop_name(fake: &FakeShopify) -> String {
     fake.url().trim_start_matches("http://").to_owned()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs `dataforge args…` in `dir`, state under `dir/.dataforge`, with `env` set and the
-/// caller's `DATAFORGE_*` connection and log settings removed.
-fn dataforge(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dataforge"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("DATAFORGE_HOME", dir.join(".dataforge"))
-        .env_remove("DATAFORGE_LOG")
-        .env_remove("DATAFORGE_STATE_URL")
-        .env_remove("DATAFORGE_CONN_SHOPIFY_DEFAULT")
-        .env_remove("DATAFORGE_CONN_POSTGRES_DEFAULT")
-        .env_remove("AIRFLOW_CONN_SHOPIFY_DEFAULT")
-        .env_remove("AIRFLOW_CONN_POSTGRES_DEFAULT");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("the binary runs")
-}
-
-fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, content).expect("write");
-    path
 }
 
 /// A pipeline file in the original's shape around `source`, `transforms` and `destination`.
@@ -90,41 +53,6 @@ fn pipeline(dag_id: &str, source: Json, transforms: Json, destination: Json) -> 
         "destination": destination,
     }))
     .expect("json")
-}
-
-/// The test database URL.
-fn database_url() -> String {
-    std::env::var("DATAFORGE_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A client of the test database and a fresh schema, or `None` (with a loud message) when the
-/// database is unreachable outside CI; under `CI=true` an unreachable database fails the test.
-fn test_db(rt: &tokio::runtime::Runtime, schema: &str) -> Option<tokio_postgres::Client> {
-    let url = database_url();
-    let conn = Connection::parse("test", &url).expect("DATAFORGE_TEST_DATABASE_URL is a URI");
-    let client = match rt.block_on(dataforge_hooks::postgres::connect(&conn)) {
-        Ok(c) => c,
-        Err(e) => {
-            let msg = format!(
-                "PostgreSQL test database not reachable at {}: {e}. Run `scripts/test.sh`, \
-                 which starts a throwaway server, or set DATAFORGE_TEST_DATABASE_URL.",
-                conn.redacted()
-            );
-            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-                panic!("{msg}");
-            }
-            eprintln!("\n\n!!! SKIPPING: {msg}\n");
-            return None;
-        }
-    };
-    rt.block_on(client.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    )))
-    .expect("create the test schema");
-    Some(client)
 }
 
 /// The fake's orders by id.
@@ -441,26 +369,6 @@ fn the_shops_refusals_fail_the_run_once_with_what_to_check() {
             "{name}: one request, no retry: {stats:?}"
         );
     }
-}
-
-/// Every file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.filter_map(Result::ok) {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
