@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use crate::context::RunContext;
 use crate::error::ComponentError;
+use crate::projection::Projection;
 use crate::state::State;
 use crate::stream::{Batch, BatchReceiver, BatchSender, Prepared};
 use crate::value::Record;
@@ -129,6 +130,16 @@ pub trait Transform: Send + Sync + 'static {
     /// like `deduplicate`): the runner then runs the chain on one batch at a time.
     fn is_ordered(&self) -> bool {
         false
+    }
+
+    /// What this transform reads of its input, given `output`, what the rest of the chain
+    /// reads of its output: the source may skip every other field (see [`Projection`]). It
+    /// must name every field whose value or presence can change the rows this transform gives,
+    /// keeps or rejects, or the reasons it gives; the default, [`Projection::All`], is always
+    /// correct.
+    fn input_projection(&self, output: &Projection) -> Projection {
+        let _ = output;
+        Projection::All
     }
 }
 

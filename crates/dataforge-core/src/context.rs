@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::connection::{Connection, ConnectionError, ConnectionProvider, EnvConnections};
+use crate::projection::Projection;
 use crate::run_local::RunLocals;
 use crate::state::StateHandle;
 
@@ -27,6 +28,7 @@ struct Inner {
     connections: Arc<dyn ConnectionProvider>,
     state: StateHandle,
     cancel: CancellationToken,
+    projection: Projection,
     /// The values of the run's [`RunLocal`](crate::RunLocal)s: owned by the run, dropped
     /// with its last context.
     locals: RunLocals,
@@ -55,6 +57,7 @@ pub struct RunContextBuilder {
     connections: Arc<dyn ConnectionProvider>,
     state: StateHandle,
     cancel: CancellationToken,
+    projection: Projection,
 }
 
 impl RunContextBuilder {
@@ -98,6 +101,11 @@ impl RunContextBuilder {
         self.cancel = token;
         self
     }
+    /// Sets what the pipeline reads of the source's rows (default: every field).
+    pub fn projection(mut self, projection: Projection) -> Self {
+        self.projection = projection;
+        self
+    }
     /// Builds the context.
     pub fn build(self) -> RunContext {
         RunContext {
@@ -113,6 +121,7 @@ impl RunContextBuilder {
                 connections: self.connections,
                 state: self.state,
                 cancel: self.cancel,
+                projection: self.projection,
                 locals: RunLocals::default(),
             }),
             commits_state: true,
@@ -133,6 +142,7 @@ impl RunContext {
             connections: Arc::new(EnvConnections),
             state: StateHandle::default(),
             cancel: CancellationToken::new(),
+            projection: Projection::All,
         }
     }
 
@@ -191,6 +201,12 @@ impl RunContext {
             commits_state: false,
         }
     }
+    /// What the pipeline reads of the source's rows: a source may skip the other fields
+    /// (see [`Projection`]); it may as well ignore this and give whole rows.
+    pub fn projection(&self) -> &Projection {
+        &self.inner.projection
+    }
+
     /// The run's cancellation token.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.inner.cancel

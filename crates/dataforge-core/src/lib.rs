@@ -120,6 +120,7 @@ pub mod connection;
 pub mod context;
 pub mod error;
 pub mod pipeline;
+pub mod projection;
 pub mod registry;
 pub mod run_local;
 pub mod runner;
@@ -144,6 +145,7 @@ pub use error::{
     Stage, clip, error_chain,
 };
 pub use pipeline::{IntoComponent, Named, Pipeline, PipelineBuilder, RunSettings, TransformStep};
+pub use projection::Projection;
 pub use registry::{
     BuiltTransform, ComponentKind, DestinationFactory, Registration, Registry, SourceFactory,
     TransformFactory,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::component::{Destination, Source, Transform};
 use crate::config::{DefaultArgs, OnError, PipelineConfig};
 use crate::error::{ConfigErrors, ConfigIssue};
+use crate::projection::Projection;
 use crate::registry::Registry;
 use crate::template::TemplateContext;
 
@@ -195,6 +196,20 @@ impl Pipeline {
     /// The transform steps.
     pub fn transforms(&self) -> &[TransformStep] {
         &self.transforms
+    }
+
+    /// What the pipeline reads of its source's rows (see [`Projection`]), asked of the steps
+    /// from the last to the first: the destination reads every field, and so does a step whose
+    /// rejected rows go to the dead-letter destination (it keeps them whole).
+    pub fn source_projection(&self) -> Projection {
+        let mut projection = Projection::All;
+        for step in self.transforms.iter().chain(&self.destination_check).rev() {
+            projection = match step.on_error {
+                OnError::DeadLetter => Projection::All,
+                _ => step.transform.input_projection(&projection),
+            };
+        }
+        projection
     }
 }
 

@@ -22,6 +22,8 @@ use rust_decimal::Decimal;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
+use crate::projection::Projection;
+
 mod columns;
 mod convert;
 mod json;
@@ -680,35 +682,104 @@ impl<'de, N: Numbers> Visitor<'de> for RecordVisitor<N> {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
-        let mut names = parse_buffers::names();
-        let mut values = parse_buffers::elements();
-        // A 64-bit signature of the keys seen: a duplicate key (JSON allows them; the last
-        // wins, as in serde_json) is searched for only when its bit is already set.
-        let mut seen: u64 = 0;
-        while let Some(Key(key)) = map.next_key()? {
-            let value: Value = map.next_value_seed(ValueSeed(self.0))?;
-            let bit = 1u64 << (key_hash(&key) & 63);
-            if seen & bit != 0
-                && let Some(slot) = names
-                    .iter()
-                    .position(|k| *k == key)
-                    .and_then(|i| values.get_mut(i))
-            {
-                *slot = value;
-                continue;
-            }
-            seen |= bit;
-            names.push(key);
-            values.push(value);
-        }
-        let columns = columns::shared(&mut names);
-        parse_buffers::give_back_names(names);
-        Ok(Record {
-            columns,
-            values: parse_buffers::exact_elements(values),
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Record, A::Error> {
+        visit_record(self.0, map, |map| Ok(map.next_key::<Key>()?.map(Some)))
+    }
+}
+
+/// Deserializes one [`Record`] in mode `N`, keeping only the fields `projection` keeps: the
+/// others are skipped (checked as JSON, not built).
+#[derive(Clone, Copy)]
+struct ProjectedRecordSeed<'p, N>(N, &'p Projection);
+
+impl<'de, N: Numbers> de::DeserializeSeed<'de> for ProjectedRecordSeed<'_, N> {
+    type Value = Record;
+    #[inline]
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Record, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, N: Numbers> Visitor<'de> for ProjectedRecordSeed<'_, N> {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Record, A::Error> {
+        let projection = self.1;
+        visit_record(self.0, map, |map| {
+            Ok(match map.next_key_seed(KeptKey(projection))? {
+                None => None,
+                Some(Some(key)) => Some(Some(key)),
+                Some(None) => {
+                    map.next_value::<de::IgnoredAny>()?;
+                    Some(None)
+                }
+            })
         })
     }
+}
+
+/// A key, when the projection keeps its field (read without allocating otherwise).
+struct KeptKey<'p>(&'p Projection);
+
+impl<'de> DeserializeSeed<'de> for KeptKey<'_> {
+    type Value = Option<Key>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Key>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeptKey<'_> {
+    type Value = Option<Key>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Option<Key>, E> {
+        Ok(self.0.keeps(v).then(|| Key(v.into())))
+    }
+}
+
+/// Gathers an object's fields: `next_key` gives the next key, `Some(None)` for a field it
+/// skipped (value included), `None` at the end.
+#[inline(always)]
+fn visit_record<'de, N: Numbers, A: MapAccess<'de>>(
+    numbers: N,
+    mut map: A,
+    mut next_key: impl FnMut(&mut A) -> Result<Option<Option<Key>>, A::Error>,
+) -> Result<Record, A::Error> {
+    let mut names = parse_buffers::names();
+    let mut values = parse_buffers::elements();
+    // A 64-bit signature of the keys seen: a duplicate key (JSON allows them; the last
+    // wins, as in serde_json) is searched for only when its bit is already set.
+    let mut seen: u64 = 0;
+    while let Some(next) = next_key(&mut map)? {
+        let Some(Key(key)) = next else {
+            continue;
+        };
+        let value: Value = map.next_value_seed(ValueSeed(numbers))?;
+        let bit = 1u64 << (key_hash(&key) & 63);
+        if seen & bit != 0
+            && let Some(slot) = names
+                .iter()
+                .position(|k| *k == key)
+                .and_then(|i| values.get_mut(i))
+        {
+            *slot = value;
+            continue;
+        }
+        seen |= bit;
+        names.push(key);
+        values.push(value);
+    }
+    let columns = columns::shared(&mut names);
+    parse_buffers::give_back_names(names);
+    Ok(Record {
+        columns,
+        values: parse_buffers::exact_elements(values),
+    })
 }
 
 fn key_hash(key: &str) -> u32 {

@@ -2,7 +2,8 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
+    Batch, ComponentError, ConfigErrors, Projection, Record, RowContext, Transform,
+    TransformFactory,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -75,6 +76,11 @@ impl Transform for DropColumns {
             }
         }
         Ok(batch)
+    }
+
+    /// The dropped columns are never read.
+    fn input_projection(&self, output: &Projection) -> Projection {
+        output.clone().without(&self.columns)
     }
 }
 

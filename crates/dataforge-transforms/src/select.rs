@@ -2,7 +2,8 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
+    Batch, ComponentError, ConfigErrors, Projection, Record, RowContext, Transform,
+    TransformFactory,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -88,6 +89,11 @@ impl Transform for SelectColumns {
             }
             self.select(r).map(|()| true)
         }))
+    }
+
+    /// Only the listed columns are read (all of them: `strict` checks each is there).
+    fn input_projection(&self, _output: &Projection) -> Projection {
+        Projection::only(&self.columns)
     }
 }
 

@@ -248,6 +248,7 @@ impl Pipeline {
             .connections(env.connections.clone())
             .state(StateHandle::new(saved))
             .cancellation(cancel.clone())
+            .projection(self.source_projection())
             .build();
         // The timeout cancels the attempt rather than dropping it, so every stage still rolls
         // back and stops before the next attempt opens anything.

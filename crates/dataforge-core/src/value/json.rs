@@ -15,7 +15,8 @@ use std::ops::Range;
 use rust_decimal::Decimal;
 use serde::de::{self, DeserializeSeed};
 
-use super::{Numbers, Record, RecordSeed, Value, ValueSeed};
+use super::{Numbers, ProjectedRecordSeed, Record, RecordSeed, Value, ValueSeed};
+use crate::projection::Projection;
 
 /// The message of the `Deserialize` impls for floats from 2^63 on.
 pub(super) const MAYBE_BEYOND_64_BITS: &str = "a number of 2^63 or more in magnitude may be an \
@@ -69,6 +70,37 @@ impl Record {
         match sonic_rs::from_slice::<Record>(text) {
             Ok(record) => Ok(record),
             Err(e) => exact(text, e, |de, n| RecordSeed(n).deserialize(de)),
+        }
+    }
+
+    /// Parses one JSON object as [`Record::from_json`] does, keeping only the top-level fields
+    /// `projection` keeps: the others are checked as JSON but not built (projection pushdown).
+    /// A number too large to keep in a field that is skipped is not an error: it is never read.
+    ///
+    /// # Errors
+    /// As [`Record::from_json`].
+    #[inline]
+    pub fn from_json_projected(text: &[u8], projection: &Projection) -> Result<Record, JsonError> {
+        if projection.is_all() {
+            return Self::from_json(text);
+        }
+        // Skipped strings are not checked as UTF-8 by the parser: the whole text is, first
+        // (as `from_json` does); invalid text takes the full parse, which names the error.
+        let Ok(valid) = simdutf8::basic::from_utf8(text) else {
+            return Self::from_json(text);
+        };
+        let mut de = sonic_rs::Deserializer::from_str(valid);
+        let fast = ProjectedRecordSeed(super::Fast, projection)
+            .deserialize(&mut de)
+            .and_then(|r| de.end().map(|()| r));
+        match fast {
+            Ok(record) => Ok(record),
+            // The exact mode counts every number of the text, so it parses every field; the
+            // skipped ones are then dropped.
+            Err(e) => exact(text, e, |de, n| RecordSeed(n).deserialize(de)).map(|mut record| {
+                record.retain(|name, _| projection.keeps(name));
+                record
+            }),
         }
     }
 }
@@ -210,5 +242,71 @@ impl Numbers for Exact<'_> {
 
     fn integer(self) {
         self.0.next();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(r: &Record) -> Vec<&str> {
+        r.keys().map(|k| k.as_str()).collect()
+    }
+
+    #[test]
+    fn a_projection_keeps_its_fields_whole_and_in_order() {
+        let text = br#"{"id":1,"items":[{"a":1},{"b":[2,3]}],"c":{"x":1,"y":{"z":"s"}},"id":2,"note":"\u00e9"}"#;
+        let full = Record::from_json(text).expect("valid");
+        let only =
+            Record::from_json_projected(text, &Projection::only(["c", "id"])).expect("valid");
+        assert_eq!(names(&only), ["id", "c"]);
+        assert_eq!(
+            only.get("id"),
+            Some(&Value::Int(2)),
+            "the last duplicate wins"
+        );
+        assert_eq!(only.get("c"), full.get("c"));
+        let except =
+            Record::from_json_projected(text, &Projection::All.without(["items"])).expect("valid");
+        assert_eq!(names(&except), ["id", "c", "note"]);
+        assert_eq!(except.get("note"), Some(&Value::from("é")));
+        let all = Record::from_json_projected(text, &Projection::All).expect("valid");
+        assert_eq!(all, full);
+    }
+
+    #[test]
+    fn skipped_fields_are_still_checked_as_json() {
+        let only = Projection::only(["id"]);
+        for bad in [
+            &br#"{"id":1,"x":[1,}"#[..],
+            br#"{"id":1,"x":tru}"#,
+            br#"{"id":1,"x":"\q"}"#,
+            b"{\"id\":1,\"x\":\"\xff\"}",
+            br#"{"id":1,"x":1} x"#,
+        ] {
+            let text = String::from_utf8_lossy(bad);
+            assert!(Record::from_json(bad).is_err(), "{text}");
+            assert!(Record::from_json_projected(bad, &only).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_beyond_64_bits_stay_exact_where_they_are_read() {
+        let text = br#"{"big":18446744073709551616,"id":1}"#;
+        let r = Record::from_json_projected(text, &Projection::only(["big", "id"])).expect("valid");
+        assert_eq!(names(&r), ["big", "id"]);
+        assert_eq!(
+            r.get("big"),
+            Some(&Value::Decimal(
+                Decimal::from_str_exact("18446744073709551616").expect("d")
+            ))
+        );
+        let text = br#"{"skip":123456789012345678901234567890123,"id":1}"#;
+        assert!(Record::from_json(text).is_err(), "too large to read");
+        let r = Record::from_json_projected(text, &Projection::only(["id"])).expect("never read");
+        assert_eq!(r.get("id"), Some(&Value::Int(1)));
+        let e = Record::from_json_projected(text, &Projection::All.without(["id"]))
+            .expect_err("read, too large");
+        assert!(matches!(e, JsonError::IntegerTooLarge { .. }), "{e}");
     }
 }

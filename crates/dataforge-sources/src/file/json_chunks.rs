@@ -14,7 +14,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dataforge_core::{Batch, BatchSender, ComponentError, DeferredBatch, JsonError, Record};
+use dataforge_core::{
+    Batch, BatchSender, ComponentError, DeferredBatch, JsonError, Projection, Record,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -46,8 +48,8 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
-    /// Parses every non-blank object into a record.
-    fn parse(self) -> Result<Batch, FileSourceError> {
+    /// Parses every non-blank object into a record of the fields `projection` keeps.
+    fn parse(self, projection: &Projection) -> Result<Batch, FileSourceError> {
         let mut batch = Vec::with_capacity(self.ends.len());
         let mut start = 0;
         for (i, &end) in self.ends.iter().enumerate() {
@@ -67,7 +69,7 @@ impl Chunk {
                     found: describe(first),
                 });
             }
-            match Record::from_json(text) {
+            match Record::from_json_projected(text, projection) {
                 Ok(record) => batch.push(record),
                 Err(JsonError::Invalid(e)) => {
                     let (line, message) = parse_error(&e, at);
@@ -165,14 +167,17 @@ impl Feed<'_> {
 /// bytes through any buffer size.
 pub(crate) type Cutter = fn(&Arc<Path>, &mut dyn BufRead, usize, &mut Feed<'_>) -> ReadResult;
 
-/// Streams the objects of `files`, cut by `cut`, as deferred batches.
+/// Streams the objects of `files`, cut by `cut`, as deferred batches of records holding the
+/// fields `projection` keeps.
 pub(crate) async fn extract(
     files: Vec<PathBuf>,
     batch_size: usize,
     cut: Cutter,
+    projection: Projection,
     cancel: CancellationToken,
     out: &mut BatchSender,
 ) -> Result<(), ComponentError> {
+    let projection = Arc::new(projection);
     let (order_tx, mut order_rx) = mpsc::channel::<Chunk>(QUEUED_CHUNKS);
     let reader = tokio::task::spawn_blocking(move || {
         let mut feed = Feed {
@@ -183,7 +188,9 @@ pub(crate) async fn extract(
         read_all(&files, batch_size, cut, &mut feed)
     });
     while let Some(chunk) = order_rx.recv().await {
-        let deferred = DeferredBatch::new(move || chunk.parse().map_err(ComponentError::from));
+        let projection = projection.clone();
+        let deferred =
+            DeferredBatch::new(move || chunk.parse(&projection).map_err(ComponentError::from));
         if let Err(e) = out.send_deferred(deferred).await {
             // Dropping the queue stops the reader at its next chunk.
             drop(order_rx);
@@ -238,7 +245,7 @@ pub(crate) fn cut_bytes(
     drop(tx);
     let mut batches = Vec::new();
     while let Ok(chunk) = rx.try_recv() {
-        batches.push(chunk.parse().map_err(|e| e.to_string())?);
+        batches.push(chunk.parse(&Projection::All).map_err(|e| e.to_string())?);
     }
     match result {
         Ok(()) => Ok(batches),

@@ -147,7 +147,11 @@ impl Source for FileSource {
                     FileFormat::Jsonl => jsonl::cut,
                     _ => json_array::cut,
                 };
-                return json_chunks::extract(files, batch_size, cut, cancel, out).await;
+                let projection = ctx.projection().clone();
+                if !projection.is_all() {
+                    tracing::debug!(%projection, "reading only the fields the pipeline reads");
+                }
+                return json_chunks::extract(files, batch_size, cut, projection, cancel, out).await;
             }
             FileFormat::Csv => csv::read,
         };
