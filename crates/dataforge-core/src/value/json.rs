@@ -309,4 +309,119 @@ mod tests {
             .expect_err("read, too large");
         assert!(matches!(e, JsonError::IntegerTooLarge { .. }), "{e}");
     }
+
+    /// JSON text built from pieces that the two parsers might read differently: number
+    /// literals at the edges of i64, u64, decimals and floats, escapes, surrogates, control
+    /// characters, nesting, duplicate keys; some of it invalid.
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let atom = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("tru".to_owned()),
+            prop::sample::select(vec![
+                "0",
+                "-0",
+                "0.0",
+                "-0.0",
+                "1e2",
+                "1E-2",
+                "-1.5e+3",
+                "01",
+                "1.",
+                ".5",
+                "1e400",
+                "-1e400",
+                "5e-324",
+                "2.2250738585072011e-308",
+                "1.7976931348623157e308",
+                "0.1",
+                "3.141592653589793238462643383279",
+                "9223372036854775807",
+                "9223372036854775808",
+                "-9223372036854775808",
+                "-9223372036854775809",
+                "18446744073709551615",
+                "18446744073709551616",
+                "123456789012345678901234567890",
+                "79228162514264337593543950335",
+                "79228162514264337593543950336",
+                "12345678901234567890123456789012345",
+                "1e19",
+                "9.999999999999999e22",
+            ])
+            .prop_map(str::to_owned),
+            any::<f64>().prop_map(|f| format!("{f:e}")),
+            any::<i64>().prop_map(|i| i.to_string()),
+            prop::sample::select(vec![
+                r#""""#,
+                r#""plain""#,
+                r#""\u00e9\n\t\\\/\"""#,
+                r#""\ud83d\ude00""#,
+                r#""\ud800""#,
+                r#""\udc00x""#,
+                "\"tab\there\"",
+                "\"raw\u{1}ctl\"",
+                r#""\q""#,
+                r#""Zoë 陈 🎉""#,
+                r#""2022-04-06T02:23:39+10:00""#,
+            ])
+            .prop_map(str::to_owned),
+        ];
+        atom.prop_recursive(4, 24, 5, |inner| {
+            let key = prop::sample::select(vec!["a", "b", "id", "a_b", "é", "", "\\u0061"]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec((key, inner), 0..5).prop_map(|kv| {
+                    let fields: Vec<String> = kv
+                        .into_iter()
+                        .map(|(k, v)| format!("\"{k}\": {v}"))
+                        .collect();
+                    format!("{{{}}}", fields.join(", "))
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// The projected parse gives what `from_json` gives, bit for bit, or fails where it
+        /// fails; with a field skipped, the rest of what it gives.
+        #[test]
+        fn the_projected_parse_reads_exactly_as_the_full_parse(
+            fields in proptest::collection::vec(
+                (proptest::sample::select(vec!["a", "b", "id", "a_b", "skip"]), json_text()),
+                0..6,
+            ),
+        ) {
+            let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let text = format!("{{{}}}", body.join(","));
+            let full = Record::from_json(text.as_bytes());
+            let every = Record::from_json_projected(
+                text.as_bytes(),
+                &Projection::Except(Default::default()),
+            );
+            match (&full, &every) {
+                (Ok(a), Ok(b)) => {
+                    proptest::prop_assert_eq!(format!("{a:?}"), format!("{b:?}"), "{}", text);
+                }
+                (Err(a), Err(b)) => {
+                    proptest::prop_assert_eq!(a.to_string(), b.to_string(), "{}", text);
+                }
+                _ => proptest::prop_assert!(false, "{text}: {full:?} vs {every:?}"),
+            }
+            let skip = Projection::All.without(["skip"]);
+            match (full, Record::from_json_projected(text.as_bytes(), &skip)) {
+                (Ok(mut a), Ok(b)) => {
+                    a.retain(|k, _| k != "skip");
+                    proptest::prop_assert_eq!(format!("{a:?}"), format!("{b:?}"), "{}", text);
+                }
+                // Invalid text fails either way; a number too large to keep may sit in the
+                // skipped field, which is never read.
+                (Err(_), _) => {}
+                (Ok(a), Err(b)) => proptest::prop_assert!(false, "{text}: {a:?} vs {b}"),
+            }
+        }
+    }
 }
