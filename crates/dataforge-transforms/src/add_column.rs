@@ -2,8 +2,8 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, Columns, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
-    Value,
+    Batch, Columns, ComponentError, ConfigErrors, Projection, Record, RowContext, Transform,
+    TransformFactory, Value,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
@@ -162,6 +162,20 @@ impl Transform for AddColumn {
             }
         }
     }
+
+    /// `output` and the columns the expression reads (every field when it uses `row` whole).
+    fn input_projection(&self, output: &Projection) -> Projection {
+        // The column set is read when `output` reads it: whether it is there decides where
+        // it goes (in place, or appended). When the rest of the chain does not read it, its
+        // place matters to nobody.
+        match &self.source {
+            Source::Value(_) => output.clone(),
+            Source::Expr(e) => match e.columns() {
+                Some(columns) => output.clone().with(&columns),
+                None => Projection::All,
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -256,5 +270,37 @@ mod tests {
         assert_eq!(rejected.len(), 2);
         assert_eq!(rejected[0].record, record! {"price" => "2"});
         assert_eq!(rejected[1].record, record! {"price" => i64::MAX});
+    }
+
+    #[test]
+    fn reads_what_follows_reads_and_the_columns_of_its_expression() {
+        let t = build::<AddColumnFactory>(json!({"name": "twice", "expr": "price * 2"}))
+            .expect("builds");
+        assert_eq!(t.input_projection(&Projection::All), Projection::All);
+        assert_eq!(
+            t.input_projection(&Projection::only(["twice", "id"])),
+            Projection::only(["id", "price", "twice"]),
+            "`twice` is read: where it goes depends on whether it is there"
+        );
+        assert_eq!(
+            t.input_projection(&Projection::All.without(["price", "twice"])),
+            Projection::All.without(["twice"])
+        );
+        let t =
+            build::<AddColumnFactory>(json!({"name": "src", "value": "shopify"})).expect("builds");
+        assert_eq!(
+            t.input_projection(&Projection::only(["id"])),
+            Projection::only(["id"])
+        );
+        assert_eq!(
+            t.input_projection(&Projection::All.without(["src"])),
+            Projection::All.without(["src"])
+        );
+        let t =
+            build::<AddColumnFactory>(json!({"name": "n", "expr": "size(row)"})).expect("builds");
+        assert_eq!(
+            t.input_projection(&Projection::only(["n"])),
+            Projection::All
+        );
     }
 }

@@ -4,8 +4,8 @@ use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, Columns, ComponentError, ConfigErrors, JsonError, Record, RowContext, Transform,
-    TransformFactory, Value,
+    Batch, Columns, ComponentError, ConfigErrors, JsonError, Projection, Record, RowContext,
+    Transform, TransformFactory, Value,
 };
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
@@ -389,6 +389,11 @@ impl Transform for Cast {
             let at = plans.get(r.columns(), |c| self.positions(c));
             self.cast_row(r, at, &mut pending).map(|()| true)
         }))
+    }
+
+    /// Reads the listed columns (their values, and with `strict` their presence) besides `output`.
+    fn input_projection(&self, output: &Projection) -> Projection {
+        output.clone().with(self.columns.iter().map(|p| &p.column))
     }
 }
 

@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, Record, RowContext, RunLocal, Transform, TransformFactory,
-    Value,
+    Batch, ComponentError, ConfigErrors, Projection, Record, RowContext, RunLocal, Transform,
+    TransformFactory, Value,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -147,6 +147,11 @@ impl Transform for Deduplicate {
     fn is_ordered(&self) -> bool {
         true
     }
+
+    /// Reads the key columns (a missing one counts as null) besides `output`.
+    fn input_projection(&self, output: &Projection) -> Projection {
+        output.clone().with(&self.keys)
+    }
 }
 
 #[cfg(test)]
@@ -258,5 +263,20 @@ mod tests {
         // keep: first holds nothing back.
         let t = build::<DeduplicateFactory>(json!({"keys": ["id"]})).expect("builds");
         assert!(t.finish(&mut rows).expect("finish").is_empty());
+    }
+
+    #[test]
+    fn reads_the_key_columns() {
+        let t = build::<DeduplicateFactory>(json!({"keys": ["id", "shop"], "keep": "last"}))
+            .expect("builds");
+        assert_eq!(t.input_projection(&Projection::All), Projection::All);
+        assert_eq!(
+            t.input_projection(&Projection::only(["x"])),
+            Projection::only(["id", "shop", "x"])
+        );
+        assert_eq!(
+            t.input_projection(&Projection::All.without(["shop", "x"])),
+            Projection::All.without(["x"])
+        );
     }
 }

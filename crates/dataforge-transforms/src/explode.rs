@@ -2,7 +2,8 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory, Value,
+    Batch, ComponentError, ConfigErrors, Projection, Record, RowContext, Transform,
+    TransformFactory, Value,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -153,6 +154,13 @@ impl Transform for Explode {
         }
         Ok(out)
     }
+
+    /// Every field: an element field whose name is already a column rejects the row.
+    fn input_projection(&self, _output: &Projection) -> Projection {
+        // The new names are `prefix` + the keys of the elements, which come from the data: any
+        // column of the row may clash with one, whether the rest of the chain reads it or not.
+        Projection::All
+    }
 }
 
 #[cfg(test)]
@@ -265,5 +273,17 @@ mod tests {
             rejected[0].reason,
             "column `items` is string, expected an array"
         );
+    }
+
+    #[test]
+    fn reads_every_field() {
+        let t = build::<ExplodeFactory>(json!({"field": "items"})).expect("builds");
+        for output in [
+            Projection::All,
+            Projection::only(["items_sku"]),
+            Projection::All.without(["x"]),
+        ] {
+            assert_eq!(t.input_projection(&output), Projection::All, "{output}");
+        }
     }
 }

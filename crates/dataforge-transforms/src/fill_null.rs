@@ -2,7 +2,7 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, RowContext, Transform, TransformFactory, Value,
+    Batch, ComponentError, ConfigErrors, Projection, RowContext, Transform, TransformFactory, Value,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -80,6 +80,11 @@ impl Transform for FillNull {
         }
         Ok(batch)
     }
+
+    /// Reads the filled columns (null or missing decides the value and the place) besides `output`.
+    fn input_projection(&self, output: &Projection) -> Projection {
+        output.clone().with(self.values.iter().map(|(k, _)| k))
+    }
 }
 
 #[cfg(test)]
@@ -127,6 +132,21 @@ mod tests {
         assert_eq!(
             out[1],
             record! {"discount" => 5, "currency" => "USD", "tags" => vec![Value::from("x")]}
+        );
+    }
+
+    #[test]
+    fn reads_the_filled_columns() {
+        let t = build::<FillNullFactory>(json!({"values": {"discount": 0, "currency": "EUR"}}))
+            .expect("builds");
+        assert_eq!(t.input_projection(&Projection::All), Projection::All);
+        assert_eq!(
+            t.input_projection(&Projection::only(["id"])),
+            Projection::only(["currency", "discount", "id"])
+        );
+        assert_eq!(
+            t.input_projection(&Projection::All.without(["discount", "x"])),
+            Projection::All.without(["x"])
         );
     }
 }

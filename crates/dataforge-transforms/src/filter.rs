@@ -1,7 +1,8 @@
 //! `filter`: keeps the rows for which a CEL expression is true.
 
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, ConfigIssue, RowContext, Transform, TransformFactory,
+    Batch, ComponentError, ConfigErrors, ConfigIssue, Projection, RowContext, Transform,
+    TransformFactory,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -56,6 +57,15 @@ impl Transform for Filter {
         Ok(for_each_row(batch, rows, Reach::Nested, |r| {
             self.expr.eval_bool_with(r, &vars, Some(&mut lookup))
         }))
+    }
+
+    /// Reads the columns the expression reads besides `output`; every field when it uses `row`
+    /// as a whole.
+    fn input_projection(&self, output: &Projection) -> Projection {
+        match self.expr.columns() {
+            Some(columns) => output.clone().with(&columns),
+            None => Projection::All,
+        }
     }
 }
 
@@ -153,5 +163,25 @@ mod tests {
             vec![record! {"name" => "Zoë"}, record! {"name" => "Ada"}],
         );
         assert_eq!(out, vec![record! {"name" => "Zoë"}]);
+    }
+
+    #[test]
+    fn reads_the_columns_of_its_expression() {
+        let t = build::<FilterFactory>(json!({"expr": "total > 1.0 && has(row.discount)"}))
+            .expect("builds");
+        assert_eq!(t.input_projection(&Projection::All), Projection::All);
+        assert_eq!(
+            t.input_projection(&Projection::only(["id"])),
+            Projection::only(["discount", "id", "row.discount", "total"])
+        );
+        assert_eq!(
+            t.input_projection(&Projection::All.without(["total", "x"])),
+            Projection::All.without(["x"])
+        );
+        let t = build::<FilterFactory>(json!({"expr": "size(row) > 2"})).expect("builds");
+        assert_eq!(
+            t.input_projection(&Projection::only(["id"])),
+            Projection::All
+        );
     }
 }

@@ -2,8 +2,8 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, Columns, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
-    Value,
+    Batch, Columns, ComponentError, ConfigErrors, Projection, Record, RowContext, Transform,
+    TransformFactory, Value,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -392,6 +392,15 @@ impl Transform for Flatten {
             Ok(true)
         }))
     }
+
+    /// Every field: a flattened name that is already a column rejects the row.
+    fn input_projection(&self, _output: &Projection) -> Projection {
+        // The flattened names come from the data (the keys of the nested objects), so any
+        // column of the row, whether the rest of the chain reads it or not, may clash with one
+        // and reject the row: skipping a field could turn a rejected row into a kept one. And
+        // an object column opens into columns whose names cannot be told in advance.
+        Projection::All
+    }
 }
 
 #[cfg(test)]
@@ -587,6 +596,18 @@ mod tests {
             } else {
                 prop_assert_eq!(&rejected[0].record, &row);
             }
+        }
+    }
+
+    #[test]
+    fn reads_every_field() {
+        let t = build::<FlattenFactory>(json!({"columns": ["customer"]})).expect("builds");
+        for output in [
+            Projection::All,
+            Projection::only(["customer_id"]),
+            Projection::All.without(["x"]),
+        ] {
+            assert_eq!(t.input_projection(&output), Projection::All, "{output}");
         }
     }
 }

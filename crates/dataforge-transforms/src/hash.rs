@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, RowContext, RunContext, RunLocal, Transform,
+    Batch, ComponentError, ConfigErrors, Projection, RowContext, RunContext, RunLocal, Transform,
     TransformFactory, Value,
 };
 use schemars::JsonSchema;
@@ -134,6 +134,11 @@ impl Transform for Hash {
         }
         Ok(batch)
     }
+
+    /// Reads the hashed columns besides `output` (the salt comes from the environment).
+    fn input_projection(&self, output: &Projection) -> Projection {
+        output.clone().with(&self.columns)
+    }
 }
 
 #[cfg(test)]
@@ -227,5 +232,19 @@ mod tests {
             Some(&Value::String(digest(&path, &Value::from("Zoë"))))
         );
         assert_ne!(b[0], a[0]);
+    }
+
+    #[test]
+    fn reads_the_hashed_columns() {
+        let t = build::<HashFactory>(json!({"columns": ["email"]})).expect("builds");
+        assert_eq!(t.input_projection(&Projection::All), Projection::All);
+        assert_eq!(
+            t.input_projection(&Projection::only(["x"])),
+            Projection::only(["email", "x"])
+        );
+        assert_eq!(
+            t.input_projection(&Projection::All.without(["email", "x"])),
+            Projection::All.without(["x"])
+        );
     }
 }

@@ -2,7 +2,8 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory,
+    Batch, ComponentError, ConfigErrors, Projection, Record, RowContext, Transform,
+    TransformFactory,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -226,6 +227,16 @@ impl Transform for RenameColumns {
             self.rename_row(r, &mut at).map(|()| true)
         }))
     }
+
+    /// `output` and every old and new name: whether an old name is there decides a rename (or,
+    /// with `strict`, rejects the row), and a new name already taken rejects the row.
+    fn input_projection(&self, output: &Projection) -> Projection {
+        // Mapping `output` back through the renames would add nothing: every name a rename
+        // involves is read, and the other columns keep their names.
+        output
+            .clone()
+            .with(self.pairs.iter().flat_map(|(from, to)| [from, to]))
+    }
 }
 
 #[cfg(test)]
@@ -362,5 +373,21 @@ mod tests {
                 prop_assert_eq!(&rejected[0].record, &row);
             }
         }
+    }
+
+    #[test]
+    fn reads_back_through_the_renames_and_every_name_involved() {
+        let t = build::<RenameColumnsFactory>(json!({"mapping": {"a": "b", "c": "d", "e": "e"}}))
+            .expect("builds");
+        assert_eq!(t.input_projection(&Projection::All), Projection::All);
+        assert_eq!(
+            t.input_projection(&Projection::only(["b", "x"])),
+            Projection::only(["a", "b", "c", "d", "x"])
+        );
+        assert_eq!(
+            t.input_projection(&Projection::All.without(["b", "e", "x"])),
+            Projection::All.without(["e", "x"]),
+            "`e` is renamed to itself: nothing is read of it"
+        );
     }
 }

@@ -2,7 +2,8 @@
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, Record, RowContext, Transform, TransformFactory, Value,
+    Batch, ComponentError, ConfigErrors, Projection, Record, RowContext, Transform,
+    TransformFactory, Value,
 };
 use regex::Regex;
 use schemars::JsonSchema;
@@ -148,6 +149,11 @@ impl Transform for StringTransform {
             self.row(r).map(|()| true)
         }))
     }
+
+    /// Reads the listed columns (a non-string value rejects the row) besides `output`.
+    fn input_projection(&self, output: &Projection) -> Projection {
+        output.clone().with(&self.columns)
+    }
 }
 
 #[cfg(test)]
@@ -246,5 +252,20 @@ mod tests {
         let (out, rejected) = run_one(&t, vec![record! {"a" => " x "}]);
         assert!(rejected.is_empty());
         assert_eq!(out[0], record! {"a" => " x "});
+    }
+
+    #[test]
+    fn reads_the_listed_columns() {
+        let t = build::<StringFactory>(json!({"columns": ["email", "name"], "op": "lower"}))
+            .expect("builds");
+        assert_eq!(t.input_projection(&Projection::All), Projection::All);
+        assert_eq!(
+            t.input_projection(&Projection::only(["id"])),
+            Projection::only(["email", "id", "name"])
+        );
+        assert_eq!(
+            t.input_projection(&Projection::All.without(["email", "x"])),
+            Projection::All.without(["x"])
+        );
     }
 }

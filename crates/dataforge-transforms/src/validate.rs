@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use compact_str::CompactString;
 use dataforge_core::{
-    Batch, ComponentError, ConfigErrors, Record, RowContext, RunLocal, Transform, TransformFactory,
-    Value,
+    Batch, ComponentError, ConfigErrors, Projection, Record, RowContext, RunLocal, Transform,
+    TransformFactory, Value,
 };
 use regex::Regex;
 use schemars::JsonSchema;
@@ -348,6 +348,11 @@ impl Transform for Validate {
     fn is_ordered(&self) -> bool {
         self.unique > 0
     }
+
+    /// Reads the columns that have rules (their values and presence) besides `output`.
+    fn input_projection(&self, output: &Projection) -> Projection {
+        output.clone().with(self.columns.iter().map(|c| &c.name))
+    }
 }
 
 #[cfg(test)]
@@ -515,5 +520,23 @@ mod tests {
         let plain =
             build::<ValidateFactory>(json!({"rules": {"id": {"required": true}}})).expect("builds");
         assert!(!plain.is_ordered());
+    }
+
+    #[test]
+    fn reads_the_columns_with_rules() {
+        let t = build::<ValidateFactory>(json!({"rules": {
+            "id": {"required": true, "unique": true},
+            "email": {"pattern": "@"}
+        }}))
+        .expect("builds");
+        assert_eq!(t.input_projection(&Projection::All), Projection::All);
+        assert_eq!(
+            t.input_projection(&Projection::only(["x"])),
+            Projection::only(["email", "id", "x"])
+        );
+        assert_eq!(
+            t.input_projection(&Projection::All.without(["id", "x"])),
+            Projection::All.without(["x"])
+        );
     }
 }

@@ -411,3 +411,18 @@ fn trim_is_str_trim() {
         assert_eq!(trim(s), s.trim(), "{s:?}");
     }
 }
+
+#[test]
+fn reads_the_listed_columns_and_what_follows_reads() {
+    let t = build::<CastFactory>(json!({"columns": {"total": "float", "id": "string"}}))
+        .expect("builds");
+    assert_eq!(t.input_projection(&Projection::All), Projection::All);
+    assert_eq!(
+        t.input_projection(&Projection::only(["x", "id"])),
+        Projection::only(["id", "total", "x"])
+    );
+    assert_eq!(
+        t.input_projection(&Projection::All.without(["total", "y"])),
+        Projection::All.without(["y"])
+    );
+}

@@ -30,15 +30,18 @@
 mod convert;
 mod limits;
 pub(crate) mod native;
+mod reads;
 
 pub use limits::{MAX_EXPR_DEPTH, MAX_EXPR_LEN};
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
 use cel::common::value::CowVal;
 use cel::context::VariableResolver;
 use cel::{Context, Env, ExecutionError, Program};
 use chrono::{DateTime, FixedOffset};
+use compact_str::CompactString;
 use dataforge_core::{Record, RunContext, Value};
 
 use crate::error::TransformError;
@@ -136,6 +139,14 @@ impl Expression {
     /// The text it was compiled from.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The columns the expression may read of a row (a superset: every name that may resolve
+    /// to a column), or `None` when it may read any column: it uses `row` as a whole
+    /// (`size(row)`, `row[key]`). `row.x`, `row["x"]` and `has(row.x)` read the column `x`;
+    /// `run` and its fields read none.
+    pub fn columns(&self) -> Option<BTreeSet<CompactString>> {
+        reads::columns(self.program.expression())
     }
 
     /// Evaluates the expression on `record`.
