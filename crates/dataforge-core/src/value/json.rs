@@ -15,7 +15,7 @@ use std::ops::Range;
 use rust_decimal::Decimal;
 use serde::de::{self, DeserializeSeed};
 
-use super::{Numbers, ProjectedRecordSeed, Record, RecordSeed, Value, ValueSeed};
+use super::{BEYOND_64_BITS, Numbers, ProjectedRecordSeed, Record, RecordSeed, Value, ValueSeed};
 use crate::projection::Projection;
 
 /// The message of the `Deserialize` impls for floats from 2^63 on.
@@ -224,7 +224,9 @@ impl Numbers for Exact<'_> {
             return Err(E::custom("a number the parser read is not in the text"));
         };
         let literal = numbers.text.get(at.clone()).unwrap_or_default();
-        if literal.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+        // A float literal, or an integer the fast mode keeps as the parser gave it (`-0`,
+        // which parsers give as a float): the same value as the fast mode's.
+        if literal.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) || v.abs() < BEYOND_64_BITS {
             return Ok(Value::Float(v));
         }
         // An integer literal: ASCII digits after an optional `-`, so UTF-8.
@@ -300,6 +302,18 @@ mod tests {
             Some(&Value::Decimal(
                 Decimal::from_str_exact("18446744073709551616").expect("d")
             ))
+        );
+        // `-0` reads the same whether or not another number sends the parse to the exact mode.
+        let text = br#"{"skip":-9223372036854775809,"z":-0}"#;
+        let r = Record::from_json(text).expect("valid");
+        assert_eq!(
+            format!("{:?}", r.get("z")),
+            format!("{:?}", Some(Value::Float(0.0)))
+        );
+        let r = Record::from_json_projected(text, &Projection::only(["z"])).expect("valid");
+        assert_eq!(
+            format!("{:?}", r.get("z")),
+            format!("{:?}", Some(Value::Float(0.0)))
         );
         let text = br#"{"skip":123456789012345678901234567890123,"id":1}"#;
         assert!(Record::from_json(text).is_err(), "too large to read");

@@ -1,8 +1,8 @@
 //! JSONL: one object per line, cut into chunks of `batch_size` non-blank lines.
 //!
-//! Lines are read in large blocks with `read_until` into one growing byte buffer per chunk (no
-//! allocation per line); [`super::json_chunks`] sends the chunks on to be parsed where they
-//! are transformed.
+//! Lines are found with `memchr` in the reader's buffer and copied into one byte buffer per
+//! chunk in runs of whole lines (no allocation or copy per line); [`super::json_chunks`] sends
+//! the chunks on to be parsed where they are transformed.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -13,6 +13,9 @@ use super::json_chunks::{Feed, Starts};
 use super::source::ReadResult;
 
 /// Cuts one JSONL file into chunks of `batch_size` non-blank lines.
+///
+/// Lines are found in the reader's buffer with `memchr` and copied into the chunk in runs
+/// (everything up to the last newline needed), not one at a time.
 pub(crate) fn cut(
     path: &Arc<Path>,
     reader: &mut dyn BufRead,
@@ -25,20 +28,47 @@ pub(crate) fn cut(
         feed.check()?;
         let mut chunk = feed.chunk(path, batch_size, Starts::Lines(line + 1));
         let mut rows = 0;
+        // Where the current line starts in `chunk.data`.
+        let mut line_start = 0;
         while rows < batch_size {
-            let start = chunk.data.len();
-            if reader.read_until(b'\n', &mut chunk.data).map_err(io_err)? == 0 {
+            let buf = reader.fill_buf().map_err(io_err)?;
+            if buf.is_empty() {
+                // The last line may lack its newline.
+                if chunk.data.len() > line_start {
+                    chunk.ends.push(chunk.data.len());
+                    if !chunk.data[line_start..].trim_ascii().is_empty() {
+                        rows += 1;
+                    }
+                }
                 // Blank lines alone make no batch.
                 if rows > 0 {
                     feed.send(chunk)?;
                 }
                 return Ok(());
             }
-            line += 1;
-            chunk.ends.push(chunk.data.len());
-            if !chunk.data[start..].trim_ascii().is_empty() {
-                rows += 1;
+            let base = chunk.data.len();
+            let mut taken = buf.len();
+            for nl in memchr::memchr_iter(b'\n', buf) {
+                let end = base + nl + 1;
+                line += 1;
+                chunk.ends.push(end);
+                // A line that began in an earlier read has its first part in the chunk.
+                let (before, rest) = if line_start < base {
+                    (&chunk.data[line_start..], &buf[..=nl])
+                } else {
+                    (&[][..], &buf[line_start - base..=nl])
+                };
+                if !(before.trim_ascii().is_empty() && rest.trim_ascii().is_empty()) {
+                    rows += 1;
+                }
+                line_start = end;
+                if rows == batch_size {
+                    taken = nl + 1;
+                    break;
+                }
             }
+            chunk.data.extend_from_slice(&buf[..taken]);
+            reader.consume(taken);
         }
         feed.send(chunk)?;
     }
