@@ -8,6 +8,7 @@ use super::*;
 use crate::component::{Destination, RowContext, Source, Transform};
 use crate::config::{DefaultArgs, OnError};
 use crate::error::error_chain;
+use crate::projection::Projection;
 use crate::record;
 use crate::state::{MemoryStateStore, StateStore};
 use crate::stream::{Batch, BatchReceiver, BatchSender};
@@ -877,4 +878,73 @@ async fn a_run_dropped_while_its_load_commits_saves_the_cursor_with_the_commit()
         (1..=8).collect::<Vec<_>>(),
         "each row once"
     );
+}
+
+/// Reads `id` only; records the projection its source was given.
+struct ReadsId;
+
+impl Transform for ReadsId {
+    fn transform(&self, batch: Batch, _rows: &mut RowContext<'_>) -> Result<Batch, ComponentError> {
+        Ok(batch)
+    }
+    fn input_projection(&self, _output: &Projection) -> Projection {
+        Projection::only(["id"])
+    }
+}
+
+/// Sends one row and records the projection the run gave it.
+struct SeesProjection(Arc<std::sync::Mutex<Option<Projection>>>);
+
+#[async_trait]
+impl Source for SeesProjection {
+    async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError> {
+        if let Ok(mut seen) = self.0.lock() {
+            *seen = Some(ctx.projection().clone());
+        }
+        out.send(vec![record! {"id" => 1, "other" => 2}]).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_source_is_told_what_the_chain_reads_unless_a_step_dead_letters() {
+    for (on_error, expected) in [
+        (OnError::Fail, Projection::only(["id"])),
+        (OnError::Skip, Projection::only(["id"])),
+        (OnError::DeadLetter, Projection::All),
+    ] {
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let p = Pipeline::builder("projection")
+            .source(SeesProjection(seen.clone()))
+            .transform_with(Double { reject_every: 0 }, on_error)
+            .transform(ReadsId)
+            .destination(CollectingDestination::new())
+            .dead_letter(CollectingDestination::new())
+            .build()
+            .expect("valid");
+        // `Double` does not say what it reads: every field, whatever follows it.
+        assert_eq!(p.source_projection(), Projection::All);
+        let report = p.run(&options()).await;
+        assert!(report.is_success(), "{:?}", report.error);
+        assert_eq!(
+            seen.lock().ok().and_then(|s| s.clone()),
+            Some(Projection::All)
+        );
+
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let p = Pipeline::builder("projection")
+            .source(SeesProjection(seen.clone()))
+            .transform_with(ReadsId, on_error)
+            .destination(CollectingDestination::new())
+            .dead_letter(CollectingDestination::new())
+            .build()
+            .expect("valid");
+        let report = p.run(&options()).await;
+        assert!(report.is_success(), "{:?}", report.error);
+        assert_eq!(
+            seen.lock().ok().and_then(|s| s.clone()),
+            Some(expected),
+            "{on_error:?}"
+        );
+    }
 }

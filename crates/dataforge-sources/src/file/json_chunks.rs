@@ -151,11 +151,13 @@ impl Buffers {
     fn take(&self, capacity: usize) -> Vec<u8> {
         let kept = self.0.lock().ok().and_then(|mut b| b.pop());
         match kept {
-            Some(mut buffer) => {
+            // A buffer that grew well past what chunks need now is not kept: memory stays
+            // what the chunks in flight need.
+            Some(mut buffer) if buffer.capacity() <= capacity + capacity / 2 => {
                 buffer.reserve(capacity);
                 buffer
             }
-            None => Vec::with_capacity(capacity),
+            _ => Vec::with_capacity(capacity),
         }
     }
 
