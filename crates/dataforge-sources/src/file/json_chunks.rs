@@ -48,14 +48,8 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
-    /// Parses every non-blank object into a record of the fields `projection` keeps; the text
-    /// buffer comes back for reuse.
-    fn parse(self, projection: &Projection) -> (Result<Batch, FileSourceError>, Vec<u8>) {
-        let result = self.parse_records(projection);
-        (result, self.data)
-    }
-
-    fn parse_records(&self, projection: &Projection) -> Result<Batch, FileSourceError> {
+    /// Parses every non-blank object into a record of the fields `projection` keeps.
+    fn parse(self, projection: &Projection) -> Result<Batch, FileSourceError> {
         let mut batch = Vec::with_capacity(self.ends.len());
         let mut start = 0;
         for (i, &end) in self.ends.iter().enumerate() {
@@ -134,41 +128,6 @@ pub(crate) struct Feed<'a> {
     cancel: &'a CancellationToken,
     /// The size of the last chunk's text, to allocate the next one at once.
     size_hint: usize,
-    /// Text buffers of parsed chunks, for the next chunks.
-    buffers: Arc<Buffers>,
-}
-
-/// Chunk text buffers handed back once parsed: a fresh buffer of a megabyte or more costs
-/// the kernel a page fault and a zeroed page per 4 KiB touched.
-#[derive(Default)]
-pub(crate) struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
-
-/// Buffers kept for reuse: the chunks in flight (the queue, the runner's channel and its
-/// workers) rarely exceed this.
-const KEPT_BUFFERS: usize = 4;
-
-impl Buffers {
-    fn take(&self, capacity: usize) -> Vec<u8> {
-        let kept = self.0.lock().ok().and_then(|mut b| b.pop());
-        match kept {
-            // A buffer that grew well past what chunks need now is not kept: memory stays
-            // what the chunks in flight need.
-            Some(mut buffer) if buffer.capacity() <= capacity + capacity / 2 => {
-                buffer.reserve(capacity);
-                buffer
-            }
-            _ => Vec::with_capacity(capacity),
-        }
-    }
-
-    fn give_back(&self, mut buffer: Vec<u8>) {
-        buffer.clear();
-        if let Ok(mut kept) = self.0.lock()
-            && kept.len() < KEPT_BUFFERS
-        {
-            kept.push(buffer);
-        }
-    }
 }
 
 impl Feed<'_> {
@@ -185,7 +144,7 @@ impl Feed<'_> {
     pub(crate) fn chunk(&self, path: &Arc<Path>, batch_size: usize, starts: Starts) -> Chunk {
         Chunk {
             path: path.clone(),
-            data: self.buffers.take(self.size_hint + self.size_hint / 8),
+            data: Vec::with_capacity(self.size_hint + self.size_hint / 8),
             ends: Vec::with_capacity(batch_size),
             starts,
         }
@@ -219,25 +178,19 @@ pub(crate) async fn extract(
     out: &mut BatchSender,
 ) -> Result<(), ComponentError> {
     let projection = Arc::new(projection);
-    let buffers = Arc::new(Buffers::default());
-    let reader_buffers = buffers.clone();
     let (order_tx, mut order_rx) = mpsc::channel::<Chunk>(QUEUED_CHUNKS);
     let reader = tokio::task::spawn_blocking(move || {
         let mut feed = Feed {
             order: &order_tx,
             cancel: &cancel,
             size_hint: 64 * batch_size,
-            buffers: reader_buffers,
         };
         read_all(&files, batch_size, cut, &mut feed)
     });
     while let Some(chunk) = order_rx.recv().await {
-        let (projection, buffers) = (projection.clone(), buffers.clone());
-        let deferred = DeferredBatch::new(move || {
-            let (batch, data) = chunk.parse(&projection);
-            buffers.give_back(data);
-            batch.map_err(ComponentError::from)
-        });
+        let projection = projection.clone();
+        let deferred =
+            DeferredBatch::new(move || chunk.parse(&projection).map_err(ComponentError::from));
         if let Err(e) = out.send_deferred(deferred).await {
             // Dropping the queue stops the reader at its next chunk.
             drop(order_rx);
@@ -285,7 +238,6 @@ pub(crate) fn cut_bytes(
         order: &tx,
         cancel: &cancel,
         size_hint: 0,
-        buffers: Arc::default(),
     };
     let path: Arc<Path> = Arc::from(Path::new("test.json"));
     let mut reader = BufReader::with_capacity(buffer, text);
@@ -293,7 +245,7 @@ pub(crate) fn cut_bytes(
     drop(tx);
     let mut batches = Vec::new();
     while let Ok(chunk) = rx.try_recv() {
-        batches.push(chunk.parse(&Projection::All).0.map_err(|e| e.to_string())?);
+        batches.push(chunk.parse(&Projection::All).map_err(|e| e.to_string())?);
     }
     match result {
         Ok(()) => Ok(batches),
