@@ -70,10 +70,6 @@ const SHOPIFY_COLUMNS: [&str; 15] = [
     "customer_last_name",
     "tags",
 ];
-/// The columns of [`SHOPIFY_COLUMNS`] that are never NULL but may be empty strings. The `file`
-/// destination writes an empty string and NULL alike (an empty field), which `COPY` reads as
-/// NULL: these are read back as empty strings, as DataForge's postgres load stores them.
-const SHOPIFY_NOT_NULL: [&str; 1] = ["tags"];
 const WORKLOADS: [&str; 3] = ["small", "shopify_orders", "upsert"];
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -215,19 +211,11 @@ fn ident_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     names.into_iter().map(ident).collect::<Vec<_>>().join(", ")
 }
 
-/// The `\copy` that loads `csv` (with a header naming `columns`) into `target`; the columns
-/// in `not_null` read an empty field as an empty string rather than NULL (`FORCE_NOT_NULL`).
-fn copy_command(target: &str, columns: &[String], csv: &Path, not_null: &[&str]) -> String {
-    let force = if not_null.is_empty() {
-        String::new()
-    } else {
-        format!(
-            ", FORCE_NOT_NULL ({})",
-            ident_list(not_null.iter().copied())
-        )
-    };
+/// The `\copy` that loads `csv` (with a header naming `columns`) into `target`. The CSV is the
+/// `file` destination's: an empty field is NULL, `""` an empty string, as `COPY` reads them.
+fn copy_command(target: &str, columns: &[String], csv: &Path) -> String {
     format!(
-        "\\copy {target} ({}) FROM '{}' WITH (FORMAT csv, HEADER true{force})",
+        "\\copy {target} ({}) FROM '{}' WITH (FORMAT csv, HEADER true)",
         ident_list(columns.iter().map(String::as_str)),
         csv.display().to_string().replace('\'', "''")
     )
@@ -507,7 +495,7 @@ fn small(bench: &Bench, sizes: &[u64]) {
                 table("orders_df")
             ),
         );
-        let copy = copy_command(&table("orders_psql"), &csv_header(&csv), &csv, &[]);
+        let copy = copy_command(&table("orders_psql"), &csv_header(&csv), &csv);
         let ps = psql_timed(url, &["-Atqc", &copy], bench.dir());
         assert_eq!(count_rows(url, "orders_psql"), n, "psql loaded every row");
         let df_rate = n as f64 / df.seconds;
@@ -542,12 +530,7 @@ fn shopify_orders(bench: &Bench, n: u64, data: &ShopifyData) {
         shopify_transforms(),
         postgres_replace(df_table),
     );
-    let copy = copy_command(
-        &table(ps_table),
-        &csv_header(&data.csv),
-        &data.csv,
-        &SHOPIFY_NOT_NULL,
-    );
+    let copy = copy_command(&table(ps_table), &csv_header(&data.csv), &data.csv);
     println!("N = {n}:");
     // Round 1 runs DataForge first, so its table exists when psql's is made LIKE it.
     paired_rounds(
@@ -620,10 +603,7 @@ fn upsert(bench: &Bench, n: u64, data: &ShopifyData) {
     let header = csv_header(&data.csv);
     psql_timed(
         url,
-        &[
-            "-Atqc",
-            &copy_command(&table(ps_table), &header, &data.csv, &SHOPIFY_NOT_NULL),
-        ],
+        &["-Atqc", &copy_command(&table(ps_table), &header, &data.csv)],
         bench.dir(),
     );
     let keys = |name: &str| {
@@ -653,7 +633,7 @@ fn upsert(bench: &Bench, n: u64, data: &ShopifyData) {
         "CREATE TEMP TABLE stage (LIKE {target}) ON COMMIT DROP;\n{copy}\n\
          INSERT INTO {target} SELECT * FROM stage ON CONFLICT (id) DO UPDATE SET {set};\n",
         target = table(ps_table),
-        copy = copy_command("stage", &header, &data.csv, &SHOPIFY_NOT_NULL),
+        copy = copy_command("stage", &header, &data.csv),
         set = set.join(", "),
     );
     let script_file = bench.dir().join(format!("upsert_{n}.sql"));

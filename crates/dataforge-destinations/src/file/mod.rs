@@ -14,11 +14,13 @@
 //! runner's transform workers, in parallel (the destination's `Preparer`), and the writer
 //! thread writes them in order. CSV writes a header of the first
 //! batch's columns (in order of first appearance) or, when appending to a non-empty file, uses
-//! that file's header; a missing column is an empty cell, nested values are JSON text, and a
+//! that file's header; a missing column or a null is an empty cell and an empty string is
+//! `""` (PostgreSQL's CSV convention), nested values are JSON text, and a
 //! row with a column not in the header is an error naming the column and the row (data is
 //! never dropped silently).
 
 mod config;
+mod csv_writer;
 mod destination;
 mod error;
 mod jsonl_chunk;

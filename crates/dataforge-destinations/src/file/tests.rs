@@ -151,15 +151,20 @@ async fn csv_header_is_the_first_batch_columns_and_cells_are_text() {
             record! {"id" => 1, "name" => "a, \"b\""},
             record! {"id" => 2, "tags" => vec![Value::from("x")], "name" => Value::Null},
         ],
-        vec![record! {"tags" => Value::Object(record! {"k" => true}), "id" => 3}],
+        vec![
+            record! {"tags" => Value::Object(record! {"k" => true}), "id" => 3},
+            // An empty string is `""`, apart from a null or a missing column (an empty cell),
+            // as PostgreSQL's CSV format reads them.
+            record! {"id" => 4, "name" => "", "tags" => Value::Null},
+        ],
     ];
     let summary = load(json!({ "path": path }), batches, true)
         .await
         .expect("load");
-    assert_eq!(summary.rows_loaded, 3);
+    assert_eq!(summary.rows_loaded, 4);
     assert_eq!(
         text(Path::new(&path)),
-        "id,name,tags\n1,\"a, \"\"b\"\"\",\n2,,\"[\"\"x\"\"]\"\n3,,\"{\"\"k\"\":true}\"\n"
+        "id,name,tags\n1,\"a, \"\"b\"\"\",\n2,,\"[\"\"x\"\"]\"\n3,,\"{\"\"k\"\":true}\"\n4,\"\",\n"
     );
 }
 

@@ -12,6 +12,7 @@ use dataforge_core::{Record, Value};
 use tempfile::NamedTempFile;
 
 use super::config::{OutputFormat, Settings, WriteMode};
+use super::csv_writer::CsvWriter;
 use super::error::FileDestinationError;
 use super::jsonl_chunk::JsonlChunk;
 
@@ -66,7 +67,7 @@ impl Header {
 enum Encoder {
     Jsonl(BufWriter<Out>),
     Csv {
-        out: Box<::csv::Writer<Out>>,
+        out: Box<CsvWriter<Out>>,
         /// Known once the first batch arrives, or read from the file appended to.
         header: Option<Header>,
         cell: String,
@@ -124,12 +125,7 @@ impl Writer {
         let encoder = match settings.format {
             OutputFormat::Jsonl => Encoder::Jsonl(BufWriter::with_capacity(WRITE_BUFFER, out)),
             OutputFormat::Csv => Encoder::Csv {
-                out: Box::new(
-                    ::csv::WriterBuilder::new()
-                        .delimiter(settings.delimiter)
-                        .buffer_capacity(WRITE_BUFFER)
-                        .from_writer(out),
-                ),
+                out: Box::new(CsvWriter::new(out, settings.delimiter, WRITE_BUFFER)),
                 header: header.map(Header::new),
                 cell: String::new(),
             },
@@ -158,8 +154,8 @@ impl Writer {
                     Some(h) => &*h,
                     None => {
                         let h = Header::new(union_of_columns(batch));
-                        out.write_record(h.names.iter().map(|n| n.as_bytes()))
-                            .map_err(|e| csv_error(&self.path, self.rows, e))?;
+                        let names: Vec<&[u8]> = h.names.iter().map(|n| n.as_bytes()).collect();
+                        out.record(&names).map_err(|e| io_error(&self.path, e))?;
                         header.insert(h)
                     }
                 };
@@ -183,22 +179,22 @@ impl Writer {
                         };
                         slots[at] = Some(value);
                     }
+                    let width = slots.len();
                     for slot in &slots {
-                        let bytes: &[u8] = match slot {
-                            None | Some(Value::Null) => b"",
-                            Some(Value::String(s)) => s.as_bytes(),
+                        let bytes: Option<&[u8]> = match slot {
+                            None | Some(Value::Null) => None,
+                            Some(Value::String(s)) => Some(s.as_bytes()),
                             Some(other) => {
                                 cell.clear();
                                 // Writing to a String cannot fail.
                                 let _ = write!(cell, "{other}");
-                                cell.as_bytes()
+                                Some(cell.as_bytes())
                             }
                         };
-                        out.write_field(bytes)
-                            .map_err(|e| csv_error(&self.path, self.rows, e))?;
+                        out.field(bytes, width)
+                            .map_err(|e| io_error(&self.path, e))?;
                     }
-                    out.write_record(None::<&[u8]>)
-                        .map_err(|e| csv_error(&self.path, self.rows, e))?;
+                    out.end_record().map_err(|e| io_error(&self.path, e))?;
                 }
             }
         }
@@ -234,9 +230,7 @@ impl Writer {
         };
         let out = match self.encoder {
             Encoder::Jsonl(w) => w.into_inner().map_err(|e| io_err(e.into_error()))?,
-            Encoder::Csv { out, .. } => out
-                .into_inner()
-                .map_err(|e| io_err(io::Error::other(e.error().to_string())))?,
+            Encoder::Csv { out, .. } => out.into_inner().map_err(io_err)?,
         };
         match out {
             Out::Temp(temp) => {
@@ -407,17 +401,5 @@ fn json_error(path: &Path, row: u64, e: serde_json::Error) -> FileDestinationErr
             row,
             message: e.to_string(),
         }
-    }
-}
-
-fn csv_error(path: &Path, row: u64, e: ::csv::Error) -> FileDestinationError {
-    let message = e.to_string();
-    match e.into_kind() {
-        ::csv::ErrorKind::Io(source) => io_error(path, source),
-        _ => FileDestinationError::Encode {
-            path: path.to_owned(),
-            row,
-            message,
-        },
     }
 }
