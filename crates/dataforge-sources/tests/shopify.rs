@@ -456,3 +456,90 @@ async fn a_run_that_fails_mid_export_saves_nothing_and_the_rerun_loses_no_order(
         );
     }
 }
+
+/// Keeps `columns` and says so (`input_projection`); records the columns it was given.
+struct KeepOnly {
+    columns: Vec<&'static str>,
+    seen: Arc<std::sync::Mutex<BTreeSet<String>>>,
+}
+
+impl dataforge_core::Transform for KeepOnly {
+    fn transform(
+        &self,
+        mut batch: dataforge_core::Batch,
+        _rows: &mut dataforge_core::RowContext<'_>,
+    ) -> Result<dataforge_core::Batch, dataforge_core::ComponentError> {
+        let mut seen = self.seen.lock().unwrap();
+        for r in &mut batch {
+            seen.extend(r.keys().map(|k| k.to_string()));
+            r.retain(|k, _| self.columns.contains(&k));
+        }
+        Ok(batch)
+    }
+    fn input_projection(&self, _output: &dataforge_core::Projection) -> dataforge_core::Projection {
+        dataforge_core::Projection::only(&self.columns)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_asks_only_for_the_fields_the_pipeline_reads_and_incremental_still_works() {
+    let fake = FakeShopify::start(shop(300)).await;
+    let store = Arc::new(MemoryStateStore::default());
+    let seen = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    let run = || async {
+        let config: ShopifySourceConfig = serde_json::from_value(incremental("rest")).unwrap();
+        let destination = CollectingDestination::new();
+        let pipeline = Pipeline::builder("shopify_fields")
+            .source(ShopifySource::from_config(config).unwrap())
+            .transform(KeepOnly {
+                columns: vec!["id", "total_price"],
+                seen: seen.clone(),
+            })
+            .destination(destination.clone())
+            .build()
+            .unwrap();
+        let options = RunOptions {
+            connections: Arc::new(
+                StaticConnections::new()
+                    .with("shopify_default", &fake.connection_uri())
+                    .unwrap(),
+            ),
+            state_store: store.clone(),
+            ..RunOptions::in_memory()
+        };
+        let report = pipeline.run(&options).await;
+        assert!(report.is_success(), "{:?}", report.error);
+        destination.rows()
+    };
+    let rows = run().await;
+    assert_exactly_once(&fake, &rows);
+    // The shop sent the fields asked for and the source's own (`id`, the cursor field).
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["id", "total_price", "updated_at"].map(String::from).into(),
+    );
+    let prices: BTreeSet<(String, String)> = fake
+        .orders()
+        .iter()
+        .map(|o| {
+            (
+                o["id"].to_string(),
+                o["total_price"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let got: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["id"].to_string(),
+                r["total_price"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got, prices);
+    // The cursor came with the trimmed pages: a rerun loads nothing, a change loads itself.
+    assert!(run().await.is_empty());
+    fake.touch_orders(3, Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap());
+    assert_eq!(run().await.len(), 3);
+}

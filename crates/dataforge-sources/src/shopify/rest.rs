@@ -1,7 +1,9 @@
 //! The REST driver: the first page with the filters, then `Link rel="next"` verbatim.
 
+use std::collections::BTreeSet;
+
 use chrono::SecondsFormat;
-use dataforge_core::{BatchSender, ComponentError, Record, Value};
+use dataforge_core::{BatchSender, ComponentError, Projection, Record, Value};
 use dataforge_hooks::shopify::{RestRequest, ShopifyHook};
 
 use super::error::ShopifySourceError;
@@ -20,6 +22,10 @@ pub(super) async fn extract(
             format!("{}_min", incremental.cursor_field),
             since.to_rfc3339_opts(SecondsFormat::Secs, true),
         ));
+    }
+    if let Some(fields) = fields_param(load) {
+        tracing::debug!(%fields, "shopify source: asking only for the fields the pipeline reads");
+        params.push(("fields".to_owned(), fields));
     }
     let mut request = RestRequest::First {
         resource: settings.resource.clone(),
@@ -45,6 +51,25 @@ pub(super) async fn extract(
             None => return Ok(()),
         }
     }
+}
+
+/// `fields=` for the top-level fields the pipeline reads (projection pushdown: fewer bytes on
+/// the wire and to parse), with `id` and the cursor field the source itself reads; none when
+/// the pipeline reads every field, or every field but some, or `params` sets `fields` itself.
+fn fields_param(load: &Load<'_>) -> Option<String> {
+    let settings = load.settings;
+    let Projection::Only(names) = load.ctx.projection() else {
+        return None;
+    };
+    if settings.rest_params.iter().any(|(k, _)| k == "fields") {
+        return None;
+    }
+    let mut fields: BTreeSet<&str> = names.iter().map(|n| n.as_str()).collect();
+    fields.insert("id");
+    if let Some(incremental) = &settings.incremental {
+        fields.insert(&incremental.cursor_field);
+    }
+    Some(fields.into_iter().collect::<Vec<_>>().join(","))
 }
 
 /// The records of a list response `{"<resource>": [ … ]}`, exactly as sent (integers exact).
