@@ -9,7 +9,8 @@
 //! - `resource`: a REST list resource (`orders`, `customers`, `products`, `draft_orders`,
 //!   `inventory_items`, …).
 //! - `api`: `rest` (default; `Link`-header pages, filters in `params`, `status=any` added for
-//!   orders, `limit` = `page_size`), `graphql` (cursor pages; built-in queries for orders,
+//!   orders, `limit` = `page_size`, `fields` = what the pipeline reads when it reads only some
+//!   fields: see `dataforge_core::Projection`), `graphql` (cursor pages; built-in queries for orders,
 //!   customers and products, or your own `query` with `$first`, `$after`, `$query`) or `bulk`
 //!   (one bulk operation, then its JSONL download; nested connections arrive as their own rows
 //!   with `__parentId`). `on_bulk_in_progress`: `wait` (default) or `fail`.
