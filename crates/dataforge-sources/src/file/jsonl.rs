@@ -1,12 +1,10 @@
 //! JSONL: one object per line, cut into chunks of `batch_size` non-blank lines.
 //!
-//! The file is read straight into each chunk's byte buffer (reads as large as the lines still
-//! needed, which bypass the reader's own buffer), and lines are found there with `memchr`: no
-//! copy or allocation per line, and no second copy of the text. The bytes read past a chunk's
-//! last line start the next chunk. [`super::json_chunks`] sends the chunks on to be parsed
-//! where they are transformed.
+//! Lines are found with `memchr` in the reader's buffer and copied into one byte buffer per
+//! chunk in runs of whole lines (no allocation or copy per line); [`super::json_chunks`] sends
+//! the chunks on to be parsed where they are transformed.
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,10 +12,10 @@ use super::error::FileSourceError;
 use super::json_chunks::{Feed, Starts};
 use super::source::ReadResult;
 
-/// The least a read asks for.
-const MIN_READ: usize = 64 * 1024;
-
 /// Cuts one JSONL file into chunks of `batch_size` non-blank lines.
+///
+/// Lines are found in the reader's buffer with `memchr` and copied into the chunk in runs
+/// (everything up to the last newline needed), not one at a time.
 pub(crate) fn cut(
     path: &Arc<Path>,
     reader: &mut dyn BufRead,
@@ -26,59 +24,53 @@ pub(crate) fn cut(
 ) -> ReadResult {
     let io_err = |e: std::io::Error| FileSourceError::io(path.to_path_buf(), e);
     let mut line = 0u64;
-    // Bytes read past the last chunk's last line.
-    let mut carry: Vec<u8> = Vec::new();
-    let mut at_end = false;
     loop {
         feed.check()?;
         let mut chunk = feed.chunk(path, batch_size, Starts::Lines(line + 1));
-        chunk.data.append(&mut carry);
         let mut rows = 0;
-        // Where the current line starts, and how far the text has been searched.
-        let (mut line_start, mut searched) = (0, 0);
-        let full = 'fill: loop {
-            for nl in memchr::memchr_iter(b'\n', &chunk.data[searched..]) {
-                let end = searched + nl + 1;
+        // Where the current line starts in `chunk.data`.
+        let mut line_start = 0;
+        while rows < batch_size {
+            let buf = reader.fill_buf().map_err(io_err)?;
+            if buf.is_empty() {
+                // The last line may lack its newline.
+                if chunk.data.len() > line_start {
+                    chunk.ends.push(chunk.data.len());
+                    if !chunk.data[line_start..].trim_ascii().is_empty() {
+                        rows += 1;
+                    }
+                }
+                // Blank lines alone make no batch.
+                if rows > 0 {
+                    feed.send(chunk)?;
+                }
+                return Ok(());
+            }
+            let base = chunk.data.len();
+            let mut taken = buf.len();
+            for nl in memchr::memchr_iter(b'\n', buf) {
+                let end = base + nl + 1;
                 line += 1;
                 chunk.ends.push(end);
-                if !chunk.data[line_start..end].trim_ascii().is_empty() {
+                // A line that began in an earlier read has its first part in the chunk.
+                let (before, rest) = if line_start < base {
+                    (&chunk.data[line_start..], &buf[..=nl])
+                } else {
+                    (&[][..], &buf[line_start - base..=nl])
+                };
+                if !(before.trim_ascii().is_empty() && rest.trim_ascii().is_empty()) {
                     rows += 1;
                 }
                 line_start = end;
                 if rows == batch_size {
-                    break 'fill true;
+                    taken = nl + 1;
+                    break;
                 }
             }
-            searched = chunk.data.len();
-            if at_end {
-                break 'fill false;
-            }
-            // Ask for about what the missing lines take, judging by the lines so far.
-            let per_line = line_start / chunk.ends.len().max(1);
-            let want = ((batch_size - rows) * per_line.max(1)).max(MIN_READ);
-            let read = Read::take(&mut *reader, want as u64)
-                .read_to_end(&mut chunk.data)
-                .map_err(io_err)?;
-            at_end = read == 0;
-        };
-        if full {
-            carry.extend_from_slice(&chunk.data[line_start..]);
-            chunk.data.truncate(line_start);
-            feed.send(chunk)?;
-            continue;
+            chunk.data.extend_from_slice(&buf[..taken]);
+            reader.consume(taken);
         }
-        // The end of the file: the last line may lack its newline.
-        if chunk.data.len() > line_start {
-            chunk.ends.push(chunk.data.len());
-            if !chunk.data[line_start..].trim_ascii().is_empty() {
-                rows += 1;
-            }
-        }
-        // Blank lines alone make no batch.
-        if rows > 0 {
-            feed.send(chunk)?;
-        }
-        return Ok(());
+        feed.send(chunk)?;
     }
 }
 
