@@ -85,36 +85,6 @@ impl Projection {
             }
         }
     }
-
-    /// Each field name mapped by `map` (a rename, read backwards: output name → input name).
-    /// `Except` and `Only` keep their kind; `All` stays `All`.
-    #[must_use]
-    pub fn map_names(self, mut map: impl FnMut(&str) -> CompactString) -> Self {
-        match self {
-            Self::All => Self::All,
-            Self::Only(kept) => Self::Only(kept.iter().map(|n| map(n)).collect()),
-            Self::Except(skipped) => Self::Except(skipped.iter().map(|n| map(n)).collect()),
-        }
-    }
-
-    /// The fields read by this projection and by `other` together.
-    #[must_use]
-    pub fn union(self, other: &Projection) -> Self {
-        match (self, other) {
-            (Self::All, _) | (_, Self::All) => Self::All,
-            (p, Self::Only(names)) => p.with(names),
-            (Self::Only(kept), Self::Except(skipped)) => Self::Except(
-                skipped
-                    .iter()
-                    .filter(|n| !kept.contains(*n))
-                    .cloned()
-                    .collect(),
-            ),
-            (Self::Except(a), Self::Except(b)) => {
-                Self::Except(a.intersection(b).cloned().collect())
-            }
-        }
-    }
 }
 
 /// True when `name` is in `names`. Parsing asks this for every key of every row: a short list
@@ -153,7 +123,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn with_without_and_union_keep_the_right_fields() {
+    fn with_and_without_keep_the_right_fields() {
         let only = Projection::only(["a", "b"]);
         assert!(only.keeps("a") && !only.keeps("c"));
         let except = Projection::All.without(["x"]);
@@ -162,21 +132,6 @@ mod tests {
         assert!(except.clone().with(["x"]).keeps("x"));
         assert_eq!(only.clone().without(["a"]), Projection::only(["b"]));
         assert_eq!(only.clone().with(["c"]), Projection::only(["a", "b", "c"]));
-        assert_eq!(
-            Projection::only(["x", "y"]).union(&except),
-            Projection::Except(BTreeSet::new())
-        );
-        assert_eq!(
-            Projection::All
-                .without(["x", "y"])
-                .union(&Projection::All.without(["y"])),
-            Projection::All.without(["y"])
-        );
-        assert_eq!(only.clone().union(&Projection::All), Projection::All);
-        assert_eq!(
-            only.map_names(|n| format!("{n}2").into()),
-            Projection::only(["a2", "b2"])
-        );
         assert_eq!(except.to_string(), "every field but [x]");
     }
 }
