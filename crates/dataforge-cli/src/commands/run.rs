@@ -1,17 +1,13 @@
 //! `dataforge run`: run pipelines once, with progress, a summary and an optional JSON report,
 //! each run recorded in the state store's history.
 
-use std::sync::Arc;
-
 use dataforge_core::chrono;
-use dataforge_core::chrono::Utc;
-use dataforge_core::{
-    Progress, RunOptions, RunRecord, RunReport, RunStatus, RunTrigger, StateStore, error_chain,
-};
+use dataforge_core::{RunRecord, RunReport, RunStatus, RunTrigger, StateStore, error_chain};
 use tokio_util::sync::CancellationToken;
 
+use super::run_one::execute;
 use crate::cli::{LogFormat, RunArgs};
-use crate::{EXIT_BAD_CONFIG, EXIT_OK, EXIT_RUN_FAILED, memory, progress, signals};
+use crate::{EXIT_BAD_CONFIG, EXIT_OK, EXIT_RUN_FAILED, memory, signals};
 
 /// Runs the selected pipelines one after the other.
 pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
@@ -78,54 +74,20 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> u8 {
             failed = true;
             continue;
         }
-        let run_id = RunOptions::new_run_id();
-        let prev = dataforge_core::state::prev_data_interval_end_success(
-            store.as_ref(),
-            &lp.config.dag_id,
+        let Some(report) = execute(
+            lp,
+            registry,
+            &store,
             logical_date,
+            RunTrigger::Manual,
+            &cancel,
+            log_format,
         )
-        .await;
-        let templates = lp
-            .config
-            .template_context(run_id.clone(), logical_date)
-            .with_prev_data_interval_end_success(prev);
-        let pipeline = match lp.pipeline_for(&templates, registry) {
-            Ok(p) => p,
-            Err(errors) => {
-                for e in errors.issues() {
-                    eprintln!("{e}");
-                }
-                println!(
-                    "{}: not run: its config does not render for this run",
-                    lp.config.dag_id
-                );
-                bad_config = true;
-                continue;
-            }
+        .await
+        else {
+            bad_config = true;
+            continue;
         };
-        let live = Arc::new(Progress::new());
-        let mut record =
-            RunRecord::new(&lp.config.dag_id, &run_id, logical_date, RunTrigger::Manual)
-                .with_data_interval(
-                    templates.data_interval_start(),
-                    templates.data_interval_end(),
-                );
-        record.start(Utc::now());
-        record_run(store.as_ref(), &record).await;
-        let options = RunOptions {
-            state_store: store.clone(),
-            cancel: cancel.clone(),
-            logical_date: Some(logical_date),
-            run_id: Some(run_id),
-            progress: live.clone(),
-            ..RunOptions::default()
-        };
-        tracing::info!(pipeline = %lp.config.dag_id, file = %lp.path.display(), "run started");
-        let display = progress::start(&lp.config.dag_id, live, log_format == LogFormat::Text);
-        let report = pipeline.run(&options).await;
-        display.finish().await;
-        record.finish(&report);
-        record_run(store.as_ref(), &record).await;
         println!("{}", summary(&report, cancel.is_cancelled()));
         failed |= !report.is_success();
         reports.push(report);

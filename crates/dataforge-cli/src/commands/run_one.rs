@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use dataforge_core::chrono::{DateTime, Utc};
 use dataforge_core::config::LoadedPipeline;
-use dataforge_core::{Progress, Registry, RunOptions, RunRecord, RunTrigger, StateStore};
+use dataforge_core::{
+    Progress, Registry, RunOptions, RunRecord, RunReport, RunTrigger, StateStore,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::run::{record_run, summary};
@@ -33,6 +35,43 @@ pub async fn run_one(
     cancel: &CancellationToken,
     log_format: LogFormat,
 ) -> Outcome {
+    let Some(report) = execute(
+        lp,
+        registry,
+        store,
+        logical_date,
+        trigger,
+        cancel,
+        log_format,
+    )
+    .await
+    else {
+        return Outcome::BadConfig;
+    };
+    println!(
+        "{} {}",
+        logical_date.to_rfc3339(),
+        summary(&report, cancel.is_cancelled())
+    );
+    if report.is_success() {
+        Outcome::Succeeded
+    } else {
+        Outcome::Failed
+    }
+}
+
+/// Renders the pipeline for this run (`None`, with the reasons on stderr and a line on stdout,
+/// when its config does not render), records the run as started, runs it with progress shown,
+/// and records how it ended: what `run`, `trigger` and `backfill` share.
+pub(crate) async fn execute(
+    lp: &LoadedPipeline,
+    registry: &Registry,
+    store: &Arc<dyn StateStore>,
+    logical_date: DateTime<Utc>,
+    trigger: RunTrigger,
+    cancel: &CancellationToken,
+    log_format: LogFormat,
+) -> Option<RunReport> {
     let run_id = RunOptions::new_run_id();
     let prev = dataforge_core::state::prev_data_interval_end_success(
         store.as_ref(),
@@ -54,7 +93,7 @@ pub async fn run_one(
                 "{}: not run: its config does not render for this run",
                 lp.config.dag_id
             );
-            return Outcome::BadConfig;
+            return None;
         }
     };
     let live = Arc::new(Progress::new());
@@ -73,22 +112,14 @@ pub async fn run_one(
         progress: live.clone(),
         ..RunOptions::default()
     };
-    tracing::info!(pipeline = %lp.config.dag_id, logical_date = %logical_date.to_rfc3339(), %trigger, "run started");
+    tracing::info!(pipeline = %lp.config.dag_id, file = %lp.path.display(),
+        logical_date = %logical_date.to_rfc3339(), %trigger, "run started");
     let display = progress::start(&lp.config.dag_id, live, log_format == LogFormat::Text);
     let report = pipeline.run(&options).await;
     display.finish().await;
     record.finish(&report);
     record_run(store.as_ref(), &record).await;
-    println!(
-        "{} {}",
-        logical_date.to_rfc3339(),
-        summary(&report, cancel.is_cancelled())
-    );
-    if report.is_success() {
-        Outcome::Succeeded
-    } else {
-        Outcome::Failed
-    }
+    Some(report)
 }
 
 /// Opens the state store of `DATAFORGE_HOME` / `DATAFORGE_STATE_URL`; prints why not.
