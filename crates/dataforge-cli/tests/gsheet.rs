@@ -42,20 +42,14 @@ fn start(rt: &tokio::runtime::Runtime, config: FakeSheetsConfig) -> FakeSheets {
 
 /// A pipeline file in the original's shape around `source`, `transforms` and `destination`.
 fn pipeline(dag_id: &str, source: Json, transforms: Json, destination: Json) -> String {
-    serde_json::to_string_pretty(&json!({
-        "dag_id": dag_id,
-        "description": "Targets from a Google Sheet, from the fake Sheets API",
-        "schedule_interval": "@daily",
-        "start_date": "2025-01-01",
-        "catchup": false,
-        "tags": ["gsheet", "test"],
-        "default_args": {"owner": "data", "retries": 2, "retry_delay": 1,
-                         "retry_exponential_backoff": true},
-        "source": source,
-        "transforms": transforms,
-        "destination": destination,
-    }))
-    .expect("json")
+    support::pipeline_file(
+        dag_id,
+        "gsheet",
+        "Targets from a Google Sheet, from the fake Sheets API",
+        source,
+        transforms,
+        destination,
+    )
 }
 
 /// `google-sheets://?key_file=PATH&endpoint=ENDPOINT` for a key file the fake wrote.

@@ -39,20 +39,14 @@ fn shop_name(fake: &FakeShopify) -> String {
 
 /// A pipeline file in the original's shape around `source`, `transforms` and `destination`.
 fn pipeline(dag_id: &str, source: Json, transforms: Json, destination: Json) -> String {
-    serde_json::to_string_pretty(&json!({
-        "dag_id": dag_id,
-        "description": "Shopify orders, from the fake shop",
-        "schedule_interval": "@daily",
-        "start_date": "2025-01-01",
-        "catchup": false,
-        "tags": ["shopify", "test"],
-        "default_args": {"owner": "data", "retries": 2, "retry_delay": 1,
-                         "retry_exponential_backoff": true},
-        "source": source,
-        "transforms": transforms,
-        "destination": destination,
-    }))
-    .expect("json")
+    support::pipeline_file(
+        dag_id,
+        "shopify",
+        "Shopify orders, from the fake shop",
+        source,
+        transforms,
+        destination,
+    )
 }
 
 /// The fake's orders by id.

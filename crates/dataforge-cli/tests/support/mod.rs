@@ -102,3 +102,29 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A pipeline file in the original's shape (`dag_id`, daily, retries, `tags` = [`tag`, test])
+/// around `source`, `transforms` and `destination`.
+pub fn pipeline_file(
+    dag_id: &str,
+    tag: &str,
+    description: &str,
+    source: serde_json::Value,
+    transforms: serde_json::Value,
+    destination: serde_json::Value,
+) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "dag_id": dag_id,
+        "description": description,
+        "schedule_interval": "@daily",
+        "start_date": "2025-01-01",
+        "catchup": false,
+        "tags": [tag, "test"],
+        "default_args": {"owner": "data", "retries": 2, "retry_delay": 1,
+                         "retry_exponential_backoff": true},
+        "source": source,
+        "transforms": transforms,
+        "destination": destination,
+    }))
+    .expect("json")
+}
