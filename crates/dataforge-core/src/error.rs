@@ -248,6 +248,24 @@ pub enum RunError {
         /// The row as JSON, cut to 300 characters.
         row: String,
     },
+    /// More rows were rejected than the pipeline's `max_rejected` allows: the load rolled back.
+    #[error(
+        "pipeline {pipeline}: {rejected} rows rejected{}, over its budget of {budget} \
+         (max_rejected): the load was rolled back",
+        if *complete { format!(" out of {read} read") } else { format!(" by source row {read}") }
+    )]
+    TooManyRejected {
+        /// The pipeline's id.
+        pipeline: String,
+        /// Rows rejected when the run stopped.
+        rejected: u64,
+        /// Rows read when the run stopped.
+        read: u64,
+        /// Whether every row had been read.
+        complete: bool,
+        /// The budget.
+        budget: crate::config::RejectBudget,
+    },
     /// The run was cancelled (Ctrl-C, SIGTERM, or the application's token).
     #[error("pipeline {pipeline}: cancelled")]
     Cancelled {
@@ -279,7 +297,9 @@ impl RunError {
         match self {
             RunError::Component { source, .. } => source.retry() == Retry::Retryable,
             RunError::Timeout { .. } | RunError::State { .. } => true,
-            RunError::RowRejected { .. } | RunError::Cancelled { .. } => false,
+            RunError::RowRejected { .. }
+            | RunError::TooManyRejected { .. }
+            | RunError::Cancelled { .. } => false,
         }
     }
 }

@@ -134,7 +134,7 @@ pub mod test_utils;
 pub mod value;
 
 pub use component::{Destination, LoadSummary, Preparer, Rejected, RowContext, Source, Transform};
-pub use config::{OnError, PipelineConfig, load_paths};
+pub use config::{OnError, PipelineConfig, RejectBudget, load_paths};
 pub use connection::{
     Connection, ConnectionError, ConnectionProvider, EnvConnections, SecretString,
     StaticConnections,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::component::{Destination, Source, Transform};
-use crate::config::{DefaultArgs, OnError, PipelineConfig};
+use crate::config::{DefaultArgs, OnError, PipelineConfig, RejectBudget};
 use crate::error::{ConfigErrors, ConfigIssue};
 use crate::projection::Projection;
 use crate::registry::Registry;
@@ -46,6 +46,8 @@ pub struct RunSettings {
     pub channel_capacity: usize,
     /// Retries, delays and the attempt timeout.
     pub default_args: DefaultArgs,
+    /// The bad-row budget (`max_rejected`); `None`: no limit.
+    pub max_rejected: Option<RejectBudget>,
 }
 
 impl Default for RunSettings {
@@ -54,6 +56,7 @@ impl Default for RunSettings {
             batch_size: crate::DEFAULT_BATCH_SIZE,
             channel_capacity: 2,
             default_args: DefaultArgs::default(),
+            max_rejected: None,
         }
     }
 }
@@ -148,6 +151,7 @@ impl Pipeline {
             settings: RunSettings {
                 batch_size: config.batch_size.unwrap_or(crate::DEFAULT_BATCH_SIZE),
                 default_args: config.default_args.clone(),
+                max_rejected: config.max_rejected,
                 ..RunSettings::default()
             },
             params: config.params.clone(),
@@ -376,6 +380,12 @@ impl PipelineBuilder {
     /// Sets retries, delays and the timeout.
     pub fn default_args(mut self, args: DefaultArgs) -> Self {
         self.settings.default_args = args;
+        self
+    }
+
+    /// Sets the bad-row budget: a run with more rejected rows fails and commits nothing.
+    pub fn max_rejected(mut self, budget: RejectBudget) -> Self {
+        self.settings.max_rejected = Some(budget);
         self
     }
 

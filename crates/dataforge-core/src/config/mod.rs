@@ -5,6 +5,7 @@ mod default_args;
 mod fields;
 mod json;
 mod loader;
+mod reject_budget;
 mod render;
 mod schedule;
 mod schema;
@@ -16,6 +17,7 @@ use chrono_tz::Tz;
 
 pub use default_args::{DefaultArgs, DurationSpec, MAX_DURATION, MAX_RETRIES};
 pub use loader::{Discovery, LoadedPipeline, load_paths};
+pub use reject_budget::RejectBudget;
 pub use schedule::Schedule;
 pub use schema::pipeline_schema;
 
@@ -104,6 +106,8 @@ pub struct PipelineConfig {
     pub dead_letter: Option<serde_json::Value>,
     /// Rows per batch.
     pub batch_size: Option<usize>,
+    /// The bad-row budget: more rejected rows fail the run (see [`RejectBudget`]).
+    pub max_rejected: Option<RejectBudget>,
     /// Values for templates.
     pub params: serde_json::Map<String, serde_json::Value>,
 }
@@ -125,6 +129,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "destination",
     "dead_letter",
     "batch_size",
+    "max_rejected",
     "params",
 ];
 
@@ -260,6 +265,7 @@ impl PipelineConfig {
                 format!("must be between 1 and {MAX_BATCH_SIZE}, found {n}"),
             ));
         }
+        let max_rejected = f.take::<Option<RejectBudget>>("max_rejected").flatten();
         let params = f.take("params").unwrap_or_default();
         for key in f.remaining_keys() {
             let message = format!(
@@ -291,6 +297,7 @@ impl PipelineConfig {
                 destination_on_error,
                 dead_letter,
                 batch_size,
+                max_rejected,
                 params,
             },
             warnings,

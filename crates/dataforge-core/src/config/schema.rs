@@ -85,6 +85,13 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
             "destination": component_schemas(registry, ComponentKind::Destination, true),
             "dead_letter": component_schemas(registry, ComponentKind::Destination, false),
             "batch_size": {"type": "integer", "minimum": 1, "maximum": super::MAX_BATCH_SIZE},
+            "max_rejected": {
+                "description": "A run with more rejected rows than this fails and commits nothing: a number of rows, or a percentage of the rows read (\"5%\").",
+                "oneOf": [
+                    {"type": "integer", "minimum": 0},
+                    {"type": "string", "pattern": "^\\s*[0-9]{1,3}(\\.[0-9]{1,4})?\\s*%\\s*$"}
+                ]
+            },
             "params": {"type": "object"}
         }
     })

@@ -19,7 +19,7 @@ use super::StageError;
 use super::pool::{Job, WorkerPool};
 use super::report::Progress;
 use crate::component::{Preparer, Rejected, RowContext};
-use crate::config::OnError;
+use crate::config::{OnError, RejectBudget};
 use crate::context::RunContext;
 use crate::error::{ComponentError, RunError, Stage};
 use crate::pipeline::TransformStep;
@@ -47,6 +47,8 @@ pub(crate) struct Work {
     pub source: String,
     pub steps: Arc<Vec<TransformStep>>,
     pub preparer: Option<DestinationPreparer>,
+    /// The bad-row budget (`max_rejected`).
+    pub budget: Option<RejectBudget>,
 }
 
 /// The destination's preparer, and the destination's name for its errors.
@@ -209,6 +211,8 @@ pub(crate) async fn run_chain(
         steps: steps.clone(),
         warned: HashSet::new(),
         dead_letter: dead_letter.as_ref(),
+        budget: work.budget,
+        rejected: 0,
     };
     let mut inflight = FuturesOrdered::new();
     let mut rows_seen: u64 = 0;
@@ -222,6 +226,7 @@ pub(crate) async fn run_chain(
                 rows_seen += done.rows_in;
                 progress.add_extracted(done.rows_in);
                 deliver(done, rows, &mut policy, &mut stats, &progress, &output).await?;
+                policy.within_budget(rows_seen, false)?;
             }
             msg = input.recv_incoming(), if !input_done && inflight.len() < in_flight => {
                 let incoming = msg.map_err(|error| StageError::Component {
@@ -258,6 +263,9 @@ pub(crate) async fn run_chain(
         let rows = 1..1 + done.rows_in;
         deliver(done, rows, &mut policy, &mut stats, &progress, &output).await?;
     }
+    // Before the load may commit: over the budget, the output stream is never finished, so
+    // the destination rolls back.
+    policy.within_budget(rows_seen, true)?;
     output.finish().await;
     Ok((stats, dead_letter))
 }
@@ -396,9 +404,35 @@ struct Policy<'a> {
     steps: Arc<Vec<TransformStep>>,
     warned: HashSet<(usize, String)>,
     dead_letter: Option<&'a BatchSender>,
+    budget: Option<RejectBudget>,
+    /// Rows rejected so far, by every step.
+    rejected: u64,
 }
 
 impl Policy<'_> {
+    /// Fails when the rows rejected so far exceed the budget: a count as soon as it is
+    /// passed, a share of the rows read only once they all are (`complete`).
+    fn within_budget(&self, read: u64, complete: bool) -> Result<(), StageError> {
+        let Some(budget) = self.budget else {
+            return Ok(());
+        };
+        let over = if complete {
+            budget.exceeded(self.rejected, read)
+        } else {
+            budget.exceeded_already(self.rejected)
+        };
+        if !over {
+            return Ok(());
+        }
+        Err(StageError::Run(RunError::TooManyRejected {
+            pipeline: self.pipeline.clone(),
+            rejected: self.rejected,
+            read,
+            complete,
+            budget,
+        }))
+    }
+
     async fn handle(
         &mut self,
         rejections: &[(usize, Vec<Rejected>)],
@@ -459,6 +493,7 @@ impl Policy<'_> {
                 }
             }
             *stats.rejected.entry(step.name.clone()).or_default() += n;
+            self.rejected += n;
             progress.add_rejected(n);
         }
         Ok(())

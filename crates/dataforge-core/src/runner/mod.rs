@@ -405,6 +405,7 @@ impl Pipeline {
             source: self.source.name.clone(),
             steps: Arc::new(steps),
             preparer,
+            budget: self.settings.max_rejected,
         };
         let chain = tokio::spawn(chain::run_chain(
             work,
@@ -537,6 +538,8 @@ async fn load_stage(
     (start.elapsed(), result)
 }
 
+#[cfg(test)]
+mod budget_tests;
 #[cfg(test)]
 mod deferred_tests;
 #[cfg(test)]

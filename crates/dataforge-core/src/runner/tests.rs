@@ -15,23 +15,23 @@ use crate::stream::{Batch, BatchReceiver, BatchSender};
 use crate::test_utils::{CollectingDestination, GeneratedSource, MemorySource};
 use crate::value::{Record, Value};
 
-fn rows(n: i64) -> Vec<Record> {
+pub(super) fn rows(n: i64) -> Vec<Record> {
     (0..n).map(|i| record! {"id" => i}).collect()
 }
 
-fn options() -> RunOptions {
+pub(super) fn options() -> RunOptions {
     RunOptions::in_memory()
 }
 
-fn ids(rows: &[Record]) -> Vec<i64> {
+pub(super) fn ids(rows: &[Record]) -> Vec<i64> {
     rows.iter()
         .map(|r| r.get("id").and_then(Value::as_i64).unwrap_or(-1))
         .collect()
 }
 
 /// Doubles ids; rejects ids divisible by `reject_every` (when not 0).
-struct Double {
-    reject_every: i64,
+pub(super) struct Double {
+    pub(super) reject_every: i64,
 }
 
 impl Transform for Double {
