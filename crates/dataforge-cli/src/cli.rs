@@ -49,6 +49,8 @@ pub enum Command {
     Backfill(BackfillArgs),
     /// Show the run history.
     Runs(RunsArgs),
+    /// Run the `tests` of pipeline files: the transform chain on each test's rows, no I/O.
+    Test(TestArgs),
 }
 
 /// Files or directories of pipeline files.
@@ -75,6 +77,17 @@ pub struct RunArgs {
     /// data interval that starts there (to the next tick of the schedule).
     #[arg(long)]
     pub logical_date: Option<String>,
+}
+
+/// Arguments of `dataforge test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Pipeline files, or directories searched for `*.json`.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Test only this pipeline (its `dag_id`); may be repeated.
+    #[arg(long = "pipeline", short = 'p')]
+    pub pipelines: Vec<String>,
 }
 
 /// Arguments of `dataforge serve`.

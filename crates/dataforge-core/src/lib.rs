@@ -120,6 +120,7 @@ pub mod connection;
 pub mod context;
 pub mod error;
 pub mod pipeline;
+pub mod pipeline_tests;
 pub mod projection;
 pub mod registry;
 pub mod run_local;

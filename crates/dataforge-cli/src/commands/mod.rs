@@ -8,6 +8,7 @@ pub mod run_one;
 pub mod runs;
 pub mod schema;
 pub mod serve;
+pub mod test;
 pub mod trigger;
 pub mod validate;
 

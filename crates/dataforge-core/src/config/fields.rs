@@ -75,6 +75,11 @@ impl<'e> Fields<'e> {
         self.map.remove(key)
     }
 
+    /// Whether `key` is there and not taken yet.
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
     /// The keys not taken yet.
     pub(crate) fn remaining_keys(&self) -> Vec<String> {
         self.map.keys().cloned().collect()

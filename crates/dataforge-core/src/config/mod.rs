@@ -9,6 +9,7 @@ mod reject_budget;
 mod render;
 mod schedule;
 mod schema;
+mod test_case;
 
 use std::path::Path;
 
@@ -20,6 +21,7 @@ pub use loader::{Discovery, LoadedPipeline, load_paths};
 pub use reject_budget::RejectBudget;
 pub use schedule::Schedule;
 pub use schema::pipeline_schema;
+pub use test_case::{ExpectedRejection, JsonRow, TestCase, TestInput};
 
 use crate::error::{ConfigErrors, ConfigIssue};
 use crate::registry::json_kind;
@@ -110,6 +112,8 @@ pub struct PipelineConfig {
     pub max_rejected: Option<RejectBudget>,
     /// Values for templates.
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// Tests of the transform chain, run by `dataforge test`.
+    pub tests: Vec<TestCase>,
 }
 
 /// The top-level keys of a pipeline file.
@@ -131,6 +135,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "batch_size",
     "max_rejected",
     "params",
+    "tests",
 ];
 
 /// `max_active_runs` when a pipeline does not say (Airflow's default too).
@@ -267,6 +272,10 @@ impl PipelineConfig {
         }
         let max_rejected = f.take::<Option<RejectBudget>>("max_rejected").flatten();
         let params = f.take("params").unwrap_or_default();
+        let tests = f
+            .take_raw("tests")
+            .map(|t| test_case::parse_tests(t, timezone, f.errors()))
+            .unwrap_or_default();
         for key in f.remaining_keys() {
             let message = format!(
                 "unknown field, expected one of {}",
@@ -299,6 +308,7 @@ impl PipelineConfig {
                 batch_size,
                 max_rejected,
                 params,
+                tests,
             },
             warnings,
         })

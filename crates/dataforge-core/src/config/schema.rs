@@ -92,7 +92,53 @@ pub fn pipeline_schema(registry: &Registry) -> Value {
                     {"type": "string", "pattern": "^\\s*[0-9]{1,3}(\\.[0-9]{1,4})?\\s*%\\s*$"}
                 ]
             },
-            "params": {"type": "object"}
+            "params": {"type": "object"},
+            "tests": tests_schema()
         }
+    })
+}
+
+/// The schema of the `tests` array (apart: one `json!` would nest past the macro's limit).
+fn tests_schema() -> serde_json::Value {
+    serde_json::json!({
+                "description": "Tests of the transform chain, run by `dataforge test`: input rows and what must come out.",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "input"],
+                    "additionalProperties": false,
+                    "anyOf": [
+                        {"required": ["expect"]},
+                        {"required": ["expect_count"]},
+                        {"required": ["expect_rejected"]}
+                    ],
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1},
+                        "input": {
+                            "description": "Rows, or the path (relative to the pipeline file) of a JSON array or JSON Lines file.",
+                            "oneOf": [
+                                {"type": "array", "items": {"type": "object"}},
+                                {"type": "string"}
+                            ]
+                        },
+                        "params": {"type": "object"},
+                        "logical_date": {"type": "string"},
+                        "expect": {"type": "array", "items": {"type": "object"}},
+                        "ordered": {"type": "boolean", "default": false},
+                        "expect_count": {"type": "integer", "minimum": 0},
+                        "expect_rejected": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": false,
+                                "properties": {
+                                    "row": {"type": "object"},
+                                    "reason": {"type": "string"},
+                                    "transform": {"type": "string"}
+                                }
+                            }
+                        }
+                    }
+                }
     })
 }

@@ -94,14 +94,14 @@ impl Output {
 
 struct BatchDone {
     output: Output,
-    rejected: Vec<(usize, Vec<Rejected>)>,
+    rejected: RejectedBySteps,
     cpu: Duration,
     rows_in: u64,
 }
 
 /// Decodes `input` when it is deferred, then runs the chain and the preparation on it.
 fn apply(work: &Work, ctx: &RunContext, input: Incoming) -> Result<BatchDone, StageError> {
-    let mut batch = match input {
+    let batch = match input {
         Incoming::Rows(batch) => batch,
         Incoming::Deferred(deferred) => {
             // A panic here is the source's, not the chain's.
@@ -119,10 +119,29 @@ fn apply(work: &Work, ctx: &RunContext, input: Incoming) -> Result<BatchDone, St
             })?
         }
     };
-    let (steps, preparer) = (&work.steps[..], work.preparer.as_ref());
     // The transforms' time: the source's decoding and the destination's preparation are theirs.
     let start = Instant::now();
     let rows_in = batch.len() as u64;
+    let (batch, rejected) = transform_batch(&work.steps, ctx, batch)?;
+    let cpu = start.elapsed();
+    let output = Output::of(batch, work.preparer.as_ref())?;
+    Ok(BatchDone {
+        output,
+        rejected,
+        cpu,
+        rows_in,
+    })
+}
+
+/// Rows a chain rejected: the step's index in the chain, and its rejected rows.
+pub(crate) type RejectedBySteps = Vec<(usize, Vec<Rejected>)>;
+
+/// Runs `steps` on `batch`, in order: the rows that come out and those each step rejected.
+pub(crate) fn transform_batch(
+    steps: &[TransformStep],
+    ctx: &RunContext,
+    mut batch: Batch,
+) -> Result<(Batch, RejectedBySteps), StageError> {
     let mut rejected = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         let mut rows = RowContext::new(ctx);
@@ -139,24 +158,15 @@ fn apply(work: &Work, ctx: &RunContext, input: Incoming) -> Result<BatchDone, St
             rejected.push((i, r));
         }
     }
-    let cpu = start.elapsed();
-    let output = Output::of(batch, preparer)?;
-    Ok(BatchDone {
-        output,
-        rejected,
-        cpu,
-        rows_in,
-    })
+    Ok((batch, rejected))
 }
 
-/// Calls every step's `finish` in order; rows a step releases go through the steps after it.
-fn finish_chain(
+/// Calls every step's `finish` in order (the input is over); rows a step releases go through
+/// the steps after it.
+pub(crate) fn finish_steps(
     steps: &[TransformStep],
     ctx: &RunContext,
-    rows_seen: u64,
-    preparer: Option<&DestinationPreparer>,
-) -> Result<BatchDone, StageError> {
-    let start = Instant::now();
+) -> Result<(Batch, RejectedBySteps), StageError> {
     let mut carried: Batch = Vec::new();
     let mut rejected = Vec::new();
     for (i, step) in steps.iter().enumerate() {
@@ -175,6 +185,18 @@ fn finish_chain(
             rejected.push((i, r));
         }
     }
+    Ok((carried, rejected))
+}
+
+/// Calls every step's `finish` in order, then prepares what they released.
+fn finish_chain(
+    steps: &[TransformStep],
+    ctx: &RunContext,
+    rows_seen: u64,
+    preparer: Option<&DestinationPreparer>,
+) -> Result<BatchDone, StageError> {
+    let start = Instant::now();
+    let (carried, rejected) = finish_steps(steps, ctx)?;
     let cpu = start.elapsed();
     Ok(BatchDone {
         output: Output::of(carried, preparer)?,
@@ -435,7 +457,7 @@ impl Policy<'_> {
 
     async fn handle(
         &mut self,
-        rejections: &[(usize, Vec<Rejected>)],
+        rejections: &RejectedBySteps,
         rows: std::ops::Range<u64>,
         stats: &mut ChainStats,
         progress: &Progress,

@@ -1,7 +1,7 @@
 //! The runner: source → transforms → destination as concurrent stages joined by bounded
 //! channels, with retries, a timeout, cancellation and a [`RunReport`].
 
-mod chain;
+pub(crate) mod chain;
 mod options;
 mod pool;
 mod report;
@@ -42,7 +42,7 @@ impl StageError {
         matches!(self, StageError::Component { error, .. } if error.is_secondary())
     }
 
-    fn into_run_error(self, pipeline: &str) -> RunError {
+    pub(crate) fn into_run_error(self, pipeline: &str) -> RunError {
         match self {
             StageError::Component {
                 stage,
