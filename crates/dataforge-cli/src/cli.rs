@@ -51,6 +51,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// Run the `tests` of pipeline files: the transform chain on each test's rows, no I/O.
     Test(TestArgs),
+    /// Run a pipeline's dead-lettered rows again through today's chain into its destination.
+    Replay(ReplayArgs),
 }
 
 /// Files or directories of pipeline files.
@@ -88,6 +90,21 @@ pub struct TestArgs {
     /// Test only this pipeline (its `dag_id`); may be repeated.
     #[arg(long = "pipeline", short = 'p')]
     pub pipelines: Vec<String>,
+}
+
+/// Arguments of `dataforge replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Pipeline files, or directories searched for `*.json`.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The pipeline whose dead letters are replayed (its `dag_id`).
+    #[arg(long = "pipeline", short = 'p')]
+    pub pipeline: String,
+    /// The dead-letter file (JSON Lines) to replay and rewrite; default: the pipeline's
+    /// `dead_letter` file.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
 }
 
 /// Arguments of `dataforge serve`.

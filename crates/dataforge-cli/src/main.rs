@@ -67,6 +67,7 @@ fn main() -> ExitCode {
             Command::Backfill(args) => commands::backfill::run(args, cli.log_format).await,
             Command::Runs(args) => commands::runs::run(&args).await,
             Command::Test(args) => commands::test::run(&args),
+            Command::Replay(args) => commands::replay::run(args, cli.log_format).await,
         }
     });
     ExitCode::from(code)

@@ -3,6 +3,7 @@
 pub mod backfill;
 pub mod components;
 pub mod list;
+pub mod replay;
 pub mod run;
 pub mod run_one;
 pub mod runs;
