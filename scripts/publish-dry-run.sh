@@ -2,31 +2,29 @@
 # Publishing, rehearsed: `scripts/publish-dry-run.sh [cargo args...]` (CI runs it with
 # `--locked`, which goes to `cargo publish` and `cargo package`).
 #
-# 1. `cargo publish --workspace --dry-run` (cargo 1.90+): packages every crate whose `publish`
-#    is not false, in dependency order (core, hooks, sources, destinations, transforms, cli),
-#    resolving the unpublished sibling crates through a temporary local registry, and builds
-#    each one from its .crate file. A file missing from a package, or a dependency that only a
-#    path can find, fails here. Nothing is uploaded. `--allow-dirty`: it checks the working
-#    tree as it is (CI's checkout is clean anyway).
+# 1. `cargo publish --workspace --dry-run --no-verify` (cargo 1.90+): packages every crate
+#    whose `publish` is not false, in dependency order (core, hooks, sources, destinations,
+#    transforms, cli), resolving the unpublished siblings through a temporary local registry,
+#    without building them (step 3 does). Nothing is uploaded. `--allow-dirty`: it checks the
+#    working tree as it is (CI's checkout is clean anyway).
 # 2. Every .crate holds README.md, LICENSE-MIT and LICENSE-APACHE, and its README's links are
 #    absolute (crates.io shows the README out of the repository, where a relative link breaks).
-# 3. The doc tests of the packaged crates: the .crate files are unpacked into one throwaway
-#    workspace, `$CARGO_TARGET_DIR/package-doctests`, whose `[patch.crates-io]` points the
-#    dataforge-* dependencies at the unpacked siblings, and `cargo test --doc -p CRATE` runs
-#    there for each library, with its default features. A doc test that needs a file outside its
-#    package, or a feature only the workspace's dev-dependencies turn on (dataforge-core's
-#    `test-utils` comes from a path-only self dev-dependency, which packaging drops), fails
-#    here rather than for the first user who tests the published crate.
+# 3. The packaged crates build and their doc tests pass: the .crate files are unpacked into one
+#    throwaway workspace, `$CARGO_TARGET_DIR/package-doctests`, whose `[patch.crates-io]`
+#    points the dataforge-* dependencies at the unpacked siblings; `cargo test --doc -p CRATE`
+#    runs there for each library, with its default features, and the CLI is built there. A file
+#    missing from a package, a dependency only a path can find, a doc test that needs a file
+#    outside its package, or a feature only the workspace's dev-dependencies turn on
+#    (dataforge-core's `test-utils` comes from a path-only self dev-dependency, which packaging
+#    drops) fails here rather than for the first user of the published crate.
 # 4. examples/custom-component, built and tested as a downstream crate: its own manifest (no
 #    workspace inheritance), depending on the packaged dataforge-core with its default
 #    features only, in the same throwaway workspace (~20 s).
 #
 # Needs crates.io (its index, and the crates Cargo.lock names) and nothing else. Reuses
-# CARGO_TARGET_DIR's build cache. Runtime on the shared 2-core machine with a warm target
-# directory: 45-80 s (step 1 most of it: each verification rebuilds the dataforge crates from
-# their packages; step 3 ~15 s); 3 min 50 s measured over a target directory that held only the
-# workspace's own builds (the verifications are `cargo build`s of each crate alone, with its own
-# features: their dependencies are compiled once more the first time).
+# CARGO_TARGET_DIR's build cache. Until 2026-12-06 step 1 also verified each package by
+# building it in a target directory of its own: 45-80 s warm, 3 min 50 s cold, for what step 3
+# builds anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,24 +33,11 @@ target="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_dire
 packages="$target/package"
 export CARGO_TARGET_DIR="$target"
 
-echo "== 1. cargo publish --workspace --dry-run (package and verify, in dependency order)"
-# Cargo unpacks the temporary registry's crates under $CARGO_HOME/registry/src and, taking a
-# name and version to be immutable, reuses an earlier run's copy: a later change to a crate
-# would then be verified against the old source of its siblings. Our crates never come from
-# crates.io, so every unpacked copy of them is such a leftover.
-# The same goes for what a verification compiled of them: the verifications build in their
-# own target directory, whose dataforge artifacts are removed first (their dependencies stay
-# cached).
-cargo_home="${CARGO_HOME:-$HOME/.cargo}"
-for crate in $(cargo metadata --format-version 1 --no-deps \
-    | grep -o '"name":"dataforge-[a-z-]*","version":"[^"]*"' \
-    | sed 's/"name":"\([^"]*\)","version":"\([^"]*\)"/\1-\2/'); do
-    rm -rf "$cargo_home"/registry/src/*/"$crate"
-done
-verify="$target/publish-verify"
-rm -rf "$verify"/debug/.fingerprint/dataforge* "$verify"/debug/deps/*dataforge* \
-    "$verify"/debug/build/dataforge*
-CARGO_TARGET_DIR="$verify" cargo publish --workspace --dry-run --allow-dirty "$@"
+echo "== 1. cargo publish --workspace --dry-run --no-verify (package, in dependency order)"
+# `--no-verify`: step 3 builds every package from its .crate file (the libraries through their
+# doc tests, the CLI with `cargo build`), sharing this target directory's dependencies; cargo's
+# own verification built them all again in a directory of its own (3-4 minutes cold in CI).
+cargo publish --workspace --dry-run --no-verify --allow-dirty "$@"
 
 # The same packages again, kept this time (a dry run keeps its .crate files in a temporary
 # place), minus the crates that are never published (examples, benches).
@@ -95,7 +80,7 @@ done
 [ "$status" -eq 0 ] || exit 1
 echo "${#crates[@]} packages hold README.md, LICENSE-MIT and LICENSE-APACHE; README links are absolute"
 
-echo "== 3. doc tests of the packaged crates"
+echo "== 3. the packaged crates build from their .crate files; their doc tests pass"
 work="$packages-doctests"
 rm -rf "$work"
 mkdir -p "$work"
@@ -123,6 +108,9 @@ for crate in "${crates[@]}"; do
     if grep -q '^\[lib\]' "$work/$base/Cargo.toml"; then
         echo "-- ${base%-*}"
         (cd "$work" && cargo test --doc --quiet -p "${base%-*}")
+    else
+        echo "-- ${base%-*} (binary: built from its package)"
+        (cd "$work" && cargo build --quiet -p "${base%-*}")
     fi
 done
 
