@@ -123,6 +123,10 @@ pub struct ServeArgs {
     /// How often the paths are checked for changes.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, hide = true)]
     pub poll: std::time::Duration,
+    /// With a shared PostgreSQL state store: how long a claimed run stays this process's
+    /// without a heartbeat (`30s`); another process takes it over after that.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease: std::time::Duration,
 }
 
 /// Arguments of `dataforge trigger`.

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::connection::{Connection, ConnectionError, ConnectionProvider, EnvConnections};
 use crate::projection::Projection;
 use crate::run_local::RunLocals;
+use crate::runner::CommitGuard;
 use crate::state::StateHandle;
 
 /// The run a component works for: ids, dates, connections, state and cancellation.
@@ -29,6 +30,7 @@ struct Inner {
     state: StateHandle,
     cancel: CancellationToken,
     projection: Projection,
+    commit_guard: Option<Arc<dyn CommitGuard>>,
     /// The values of the run's [`RunLocal`](crate::RunLocal)s: owned by the run, dropped
     /// with its last context.
     locals: RunLocals,
@@ -58,6 +60,7 @@ pub struct RunContextBuilder {
     state: StateHandle,
     cancel: CancellationToken,
     projection: Projection,
+    commit_guard: Option<Arc<dyn CommitGuard>>,
 }
 
 impl RunContextBuilder {
@@ -106,6 +109,11 @@ impl RunContextBuilder {
         self.projection = projection;
         self
     }
+    /// Sets what is asked right before the destination commits (default: nothing).
+    pub fn commit_guard(mut self, guard: Option<Arc<dyn CommitGuard>>) -> Self {
+        self.commit_guard = guard;
+        self
+    }
     /// Builds the context.
     pub fn build(self) -> RunContext {
         RunContext {
@@ -122,6 +130,7 @@ impl RunContextBuilder {
                 state: self.state,
                 cancel: self.cancel,
                 projection: self.projection,
+                commit_guard: self.commit_guard,
                 locals: RunLocals::default(),
             }),
             commits_state: true,
@@ -143,6 +152,7 @@ impl RunContext {
             state: StateHandle::default(),
             cancel: CancellationToken::new(),
             projection: Projection::All,
+            commit_guard: None,
         }
     }
 
@@ -200,6 +210,26 @@ impl RunContext {
             inner: self.inner.clone(),
             commits_state: false,
         }
+    }
+    /// Called by a destination right before it commits its load: `Err` (not retryable) when
+    /// the run's [`CommitGuard`] refuses, and the destination must then roll back. A
+    /// scheduler sharing its runs with other processes refuses when this process lost the
+    /// run's lease, so a stalled process never commits a second copy of a run another
+    /// process completed.
+    ///
+    /// # Errors
+    /// The commit guard refused.
+    pub async fn before_commit(&self) -> Result<(), crate::ComponentError> {
+        crate::runner::test_hook::pause_before_commit().await;
+        let Some(guard) = &self.inner.commit_guard else {
+            return Ok(());
+        };
+        guard.check().await.map_err(|reason| {
+            crate::ComponentError::fatal_msg(format!(
+                "the load was not committed: {}",
+                crate::error_chain(reason.as_ref())
+            ))
+        })
     }
     /// What the pipeline reads of the source's rows: a source may skip the other fields
     /// (see [`Projection`]); it may as well ignore this and give whole rows.

@@ -152,12 +152,12 @@ pub use registry::{
     TransformFactory,
 };
 pub use run_local::RunLocal;
-pub use runner::{Progress, RunOptions, RunReport, RunStatus, WorkerPool};
+pub use runner::{CommitGuard, Progress, RunOptions, RunReport, RunStatus, WorkerPool};
 pub use schedule::{Clock, DataInterval, ManualClock, ScheduleError, SystemClock, Timetable};
 pub use scheduler::{RunEvent, Scheduler, SchedulerError, SchedulerHandle};
 pub use state::{
-    FileStateStore, MemoryStateStore, RunQuery, RunRecord, RunState, RunTrigger, State, StateError,
-    StateHandle, StateStore,
+    Claim, ClaimRequest, FileStateStore, MemoryStateStore, RunQuery, RunRecord, RunState,
+    RunTrigger, State, StateError, StateHandle, StateStore,
 };
 pub use stream::{Batch, BatchReceiver, BatchSender, DeferredBatch, Prepared};
 pub use value::{Columns, CompactString, JsonError, Record, Value, ValueTypeError};

@@ -10,12 +10,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value as Json;
 
+mod claim;
 mod run;
 
+pub use claim::{Claim, ClaimRequest};
 pub use run::{
     RunQuery, RunRecord, RunState, RunTrigger, prev_data_interval_end_success, sort_newest_first,
 };
@@ -150,6 +153,61 @@ pub trait StateStore: Send + Sync + 'static {
             .status(RunState::Success)
             .limit(1);
         Ok(self.runs(&query).await?.into_iter().next())
+    }
+
+    /// True when the store coordinates several schedulers sharing it: claims may be refused
+    /// and leases lapse (see [`Claim`]). The default is one process, every claim granted.
+    fn coordinates_runs(&self) -> bool {
+        false
+    }
+
+    /// Claims the scheduled run `request` describes for its owner, with a lease: `None` when
+    /// another owner holds it or it has finished. A run whose lease lapsed is taken over as
+    /// its next attempt, keeping its run id. The default grants every claim.
+    ///
+    /// # Errors
+    /// When the store cannot be read or written.
+    async fn claim_run(&self, request: &ClaimRequest) -> Result<Option<Claim>, StateError> {
+        Ok(Some(request.granted()))
+    }
+
+    /// Claims, for `owner`, one run of `pipeline_ids` whose lease lapsed (its process died or
+    /// stalled) or that a stopping scheduler released, as its next attempt. The default has
+    /// none.
+    ///
+    /// # Errors
+    /// When the store cannot be read or written.
+    async fn claim_orphan(
+        &self,
+        pipeline_ids: &[String],
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Claim>, StateError> {
+        let _ = (pipeline_ids, owner, lease);
+        Ok(None)
+    }
+
+    /// Extends `claim`'s lease to `lease` from now: `false` when the claim is no longer held
+    /// (another owner took the run over). The default always holds.
+    ///
+    /// # Errors
+    /// When the store cannot be reached: the claim may or may not still be held.
+    async fn renew_claim(&self, claim: &Claim, lease: Duration) -> Result<bool, StateError> {
+        let _ = (claim, lease);
+        Ok(true)
+    }
+
+    /// Ends `claim` with its run's final `record`, recorded as [`record_run`](Self::record_run)
+    /// does and in the same transaction: `false`, and nothing recorded, when the claim is no
+    /// longer held. A cancelled run's claim is released, for another scheduler to run. The
+    /// default records the run.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    async fn finish_claim(&self, claim: &Claim, record: &RunRecord) -> Result<bool, StateError> {
+        let _ = claim;
+        self.record_run(record).await?;
+        Ok(true)
     }
 }
 

@@ -10,8 +10,13 @@ use crate::StoreError;
 /// The variable that selects the PostgreSQL store: `DATAFORGE_STATE_URL=postgres://…`.
 pub const STATE_URL_VAR: &str = "DATAFORGE_STATE_URL";
 
+/// The variable that names the PostgreSQL store's schema (default `dataforge`): processes
+/// that share runs must name the same one.
+pub const STATE_SCHEMA_VAR: &str = "DATAFORGE_STATE_SCHEMA";
+
 /// The store the `dataforge` command uses: PostgreSQL (schema `dataforge`) when
-/// `DATAFORGE_STATE_URL` is set and not empty, else SQLite in `home/state.db`, importing the
+/// `DATAFORGE_STATE_URL` is set and not empty (its tables in `DATAFORGE_STATE_SCHEMA` when set),
+/// else SQLite in `home/state.db`, importing the
 /// JSON cursor files of `home/state/` on first use.
 ///
 /// ```no_run
@@ -25,7 +30,17 @@ pub const STATE_URL_VAR: &str = "DATAFORGE_STATE_URL";
 /// is not in this build.
 pub async fn state_store_from_env(home: &Path) -> Result<Arc<dyn StateStore>, StoreError> {
     let url = std::env::var(STATE_URL_VAR).ok();
-    open_state_store(url.as_deref(), home).await
+    let schema = std::env::var(STATE_SCHEMA_VAR).ok();
+    match url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) => {
+            postgres(
+                url,
+                schema.as_deref().map(str::trim).filter(|s| !s.is_empty()),
+            )
+            .await
+        }
+        None => sqlite(home).await,
+    }
 }
 
 /// As [`state_store_from_env`], with the URL given: PostgreSQL for `Some` non-empty URL, else
@@ -38,18 +53,22 @@ pub async fn open_state_store(
     home: &Path,
 ) -> Result<Arc<dyn StateStore>, StoreError> {
     match url.map(str::trim).filter(|u| !u.is_empty()) {
-        Some(url) => postgres(url).await,
+        Some(url) => postgres(url, None).await,
         None => sqlite(home).await,
     }
 }
 
+/// The PostgreSQL store at `url`, its tables in `schema` (default `dataforge`).
 #[cfg(feature = "postgres")]
-async fn postgres(url: &str) -> Result<Arc<dyn StateStore>, StoreError> {
-    Ok(Arc::new(crate::PostgresStateStore::connect(url).await?))
+async fn postgres(url: &str, schema: Option<&str>) -> Result<Arc<dyn StateStore>, StoreError> {
+    let schema = schema.unwrap_or(crate::PostgresStateStore::DEFAULT_SCHEMA);
+    Ok(Arc::new(
+        crate::PostgresStateStore::connect_in_schema(url, schema).await?,
+    ))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn postgres(_url: &str) -> Result<Arc<dyn StateStore>, StoreError> {
+async fn postgres(_url: &str, _schema: Option<&str>) -> Result<Arc<dyn StateStore>, StoreError> {
     Err(StoreError::Disabled("DATAFORGE_STATE_URL (postgres)"))
 }
 

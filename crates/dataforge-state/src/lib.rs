@@ -4,7 +4,7 @@
 //! Both implement [`dataforge_core::StateStore`]: cursors ([`load`](StateStore::load),
 //! [`save`](StateStore::save)) and run history ([`record_run`](StateStore::record_run),
 //! [`runs`](StateStore::runs), [`last_successful`](StateStore::last_successful)). Their tables
-//! (`schema_migrations`, `runs`, `cursors`) are created on first use by versioned migrations,
+//! (`schema_migrations`, `runs`, `cursors`, and in PostgreSQL `run_claims`) are created on first use by versioned migrations,
 //! applied in order and exactly once even when several processes open the store together.
 //!
 //! [`state_store_from_env`] picks one the way the `dataforge` command does: PostgreSQL when
@@ -34,12 +34,17 @@ mod postgres;
 mod sqlite;
 
 pub use dataforge_core::StateStore;
-pub use env::{STATE_URL_VAR, open_state_store, state_store_from_env};
+pub use env::{STATE_SCHEMA_VAR, STATE_URL_VAR, open_state_store, state_store_from_env};
 pub use error::StoreError;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStateStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStateStore;
 
-/// The schema version this build migrates a state database to (the number of migrations).
+/// The schema version this build migrates a SQLite state database to (the number of its
+/// migrations).
 pub const SCHEMA_VERSION: i64 = 2;
+
+/// The schema version this build migrates a PostgreSQL state database to: SQLite's, plus the
+/// run claims that let several schedulers share it (3).
+pub const POSTGRES_SCHEMA_VERSION: i64 = 3;

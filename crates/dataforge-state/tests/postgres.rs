@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 
 use dataforge_core::{State, StateStore};
-use dataforge_state::{PostgresStateStore, SCHEMA_VERSION};
+use dataforge_state::{POSTGRES_SCHEMA_VERSION, PostgresStateStore};
 use support::Fixture;
 
 /// A fresh schema for `test`: dropped first (leftovers of a failed run); the store creates it.
@@ -54,7 +54,7 @@ async fn versions(client: &tokio_postgres::Client, schema: &str) -> Vec<i64> {
 }
 
 fn all_versions() -> Vec<i64> {
-    (1..=SCHEMA_VERSION).collect()
+    (1..=POSTGRES_SCHEMA_VERSION).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -189,4 +189,279 @@ fn a_missing_database_fails_under_ci_and_is_skipped_outside() {
             .expect("child");
     assert!(outside.status.success(), "skipped outside CI");
     assert!(String::from_utf8_lossy(&outside.stderr).contains("SKIPPING"));
+}
+
+// ---- run claims: several schedulers sharing one store ----
+
+use std::time::Duration;
+
+use dataforge_core::{Claim, ClaimRequest, RunQuery, RunRecord, RunState, RunTrigger};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn request(owner: &str, day: u32) -> ClaimRequest {
+    ClaimRequest::new(
+        "orders",
+        support::at(day, 0),
+        support::at(day + 1, 0),
+        owner,
+        format!("run-{owner}-{day}"),
+        LEASE,
+    )
+}
+
+/// The run `claim` ends as with `status`.
+fn record(claim: &Claim, status: RunState) -> RunRecord {
+    let mut r = RunRecord::new(
+        &claim.pipeline_id,
+        &claim.run_id,
+        claim.logical_date,
+        RunTrigger::Scheduled,
+    )
+    .with_data_interval(claim.logical_date, claim.data_interval_end);
+    r.status = status;
+    r.attempts = claim.attempt;
+    r
+}
+
+/// Makes every lease in `schema` lapse, as if its owner stopped heartbeating long ago.
+async fn lapse_leases(client: &tokio_postgres::Client, schema: &str) {
+    client
+        .batch_execute(&format!(
+            "UPDATE {}.run_claims SET lease_until = now() - interval '1 second'",
+            postgres_protocol::escape::escape_identifier(schema)
+        ))
+        .await
+        .expect("lapse");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_is_granted_once_renewed_by_its_owner_and_finished_for_good() {
+    let Some((url, schema, client)) = fresh_schema("claims_once").await else {
+        return;
+    };
+    let store = PostgresStateStore::connect_in_schema(&url, &schema)
+        .await
+        .expect("connect");
+    assert!(store.coordinates_runs());
+    let a = store
+        .claim_run(&request("a", 1))
+        .await
+        .expect("claim")
+        .expect("granted to the first claimer");
+    assert_eq!(
+        (a.attempt, a.run_id.as_str(), a.owner.as_str()),
+        (1, "run-a-1", "a")
+    );
+    assert_eq!(
+        store.claim_run(&request("b", 1)).await.expect("claim"),
+        None
+    );
+    assert_eq!(
+        store.claim_run(&request("a", 1)).await.expect("claim"),
+        None,
+        "held, not re-entrant"
+    );
+    assert!(store.renew_claim(&a, LEASE).await.expect("renew"));
+    let mut stranger = a.clone();
+    stranger.owner = "b".into();
+    assert!(!store.renew_claim(&stranger, LEASE).await.expect("renew"));
+    // A live lease is no orphan.
+    let ids = vec!["orders".to_owned()];
+    assert_eq!(
+        store.claim_orphan(&ids, "b", LEASE).await.expect("scan"),
+        None
+    );
+
+    assert!(
+        store
+            .finish_claim(&a, &record(&a, RunState::Success))
+            .await
+            .expect("finish")
+    );
+    let runs = store
+        .runs(&RunQuery::pipeline("orders"))
+        .await
+        .expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunState::Success);
+    // A finished run is never claimed again, even once its lease is long gone.
+    lapse_leases(&client, &schema).await;
+    assert_eq!(
+        store.claim_run(&request("b", 1)).await.expect("claim"),
+        None
+    );
+    assert_eq!(
+        store.claim_orphan(&ids, "b", LEASE).await.expect("scan"),
+        None
+    );
+    assert!(!store.renew_claim(&a, LEASE).await.expect("renew"));
+    support::drop_schema(&client, &schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_lease_is_taken_over_as_the_next_attempt_and_fences_the_old_owner() {
+    let Some((url, schema, client)) = fresh_schema("claims_lapse").await else {
+        return;
+    };
+    let store = PostgresStateStore::connect_in_schema(&url, &schema)
+        .await
+        .expect("connect");
+    let a = store
+        .claim_run(&request("a", 1))
+        .await
+        .expect("claim")
+        .expect("granted");
+    store
+        .record_run(&record(&a, RunState::Running))
+        .await
+        .expect("record");
+    lapse_leases(&client, &schema).await;
+    // Another pipeline's scheduler does not take it.
+    let others = vec!["customers".to_owned()];
+    assert_eq!(
+        store.claim_orphan(&others, "b", LEASE).await.expect("scan"),
+        None
+    );
+    let ids = vec!["orders".to_owned()];
+    let b = store
+        .claim_orphan(&ids, "b", LEASE)
+        .await
+        .expect("scan")
+        .expect("the lapsed run is taken over");
+    assert_eq!(
+        (b.attempt, b.run_id.as_str(), b.owner.as_str()),
+        (2, "run-a-1", "b")
+    );
+    assert_eq!(b.data_interval_end, support::at(2, 0));
+    // The old owner, waking up, holds nothing and records nothing.
+    assert!(!store.renew_claim(&a, LEASE).await.expect("renew"));
+    assert!(
+        !store
+            .finish_claim(&a, &record(&a, RunState::Failed))
+            .await
+            .expect("finish")
+    );
+    let runs = store
+        .runs(&RunQuery::pipeline("orders"))
+        .await
+        .expect("runs");
+    assert_eq!(
+        runs[0].status,
+        RunState::Running,
+        "the old owner's outcome is not recorded"
+    );
+    assert!(
+        store
+            .finish_claim(&b, &record(&b, RunState::Success))
+            .await
+            .expect("finish")
+    );
+    let runs = store
+        .runs(&RunQuery::pipeline("orders"))
+        .await
+        .expect("runs");
+    assert_eq!(
+        (runs.len(), runs[0].status, runs[0].attempts),
+        (1, RunState::Success, 2)
+    );
+    support::drop_schema(&client, &schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_is_released_for_another_scheduler() {
+    let Some((url, schema, client)) = fresh_schema("claims_release").await else {
+        return;
+    };
+    let store = PostgresStateStore::connect_in_schema(&url, &schema)
+        .await
+        .expect("connect");
+    let a = store
+        .claim_run(&request("a", 1))
+        .await
+        .expect("claim")
+        .expect("granted");
+    assert!(
+        store
+            .finish_claim(&a, &record(&a, RunState::Cancelled))
+            .await
+            .expect("finish")
+    );
+    let ids = vec!["orders".to_owned()];
+    let b = store
+        .claim_orphan(&ids, "b", LEASE)
+        .await
+        .expect("scan")
+        .expect("released, so claimable at once");
+    assert_eq!((b.attempt, b.owner.as_str()), (2, "b"));
+    support::drop_schema(&client, &schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_locked_by_another_claimer_is_skipped_not_waited_for() {
+    let Some((url, schema, mut client)) = fresh_schema("claims_skip_locked").await else {
+        return;
+    };
+    let store = PostgresStateStore::connect_in_schema(&url, &schema)
+        .await
+        .expect("connect");
+    let a = store
+        .claim_run(&request("a", 1))
+        .await
+        .expect("claim")
+        .expect("granted");
+    lapse_leases(&client, &schema).await;
+    let tx = client.transaction().await.expect("begin");
+    tx.batch_execute(&format!(
+        "SELECT * FROM {}.run_claims FOR UPDATE",
+        postgres_protocol::escape::escape_identifier(&schema)
+    ))
+    .await
+    .expect("lock");
+    let ids = vec!["orders".to_owned()];
+    let skipped =
+        tokio::time::timeout(Duration::from_secs(5), store.claim_orphan(&ids, "b", LEASE))
+            .await
+            .expect("SKIP LOCKED does not wait for the lock");
+    assert_eq!(skipped.expect("scan"), None);
+    tx.rollback().await.expect("rollback");
+    let b = store.claim_orphan(&ids, "b", LEASE).await.expect("scan");
+    assert_eq!(b.map(|c| c.attempt), Some(a.attempt + 1));
+    support::drop_schema(&client, &schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_concurrent_claimers_exactly_one_wins_each_run() {
+    const CLAIMERS: usize = 4;
+    const RUNS: u32 = 20;
+    let Some((url, schema, client)) = fresh_schema("claims_race").await else {
+        return;
+    };
+    let mut stores = Vec::new();
+    for _ in 0..CLAIMERS {
+        // A connection each, as separate processes have.
+        stores.push(Arc::new(
+            PostgresStateStore::connect_in_schema(&url, &schema)
+                .await
+                .expect("connect"),
+        ));
+    }
+    for day in 1..=RUNS {
+        let tasks: Vec<_> = stores
+            .iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let store = store.clone();
+                let req = request(&format!("owner{i}"), day);
+                tokio::spawn(async move { store.claim_run(&req).await.expect("claim") })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            winners.extend(t.await.expect("task"));
+        }
+        assert_eq!(winners.len(), 1, "day {day}: {winners:?}");
+        assert_eq!(winners[0].attempt, 1);
+    }
+    support::drop_schema(&client, &schema).await;
 }

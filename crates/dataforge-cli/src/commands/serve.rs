@@ -30,11 +30,11 @@ pub async fn run(args: ServeArgs) -> u8 {
     let mut current: Vec<LoadedPipeline> = found.pipelines;
     let mut seen = snapshot(&args.paths);
     let registry = Arc::new(registry.clone());
-    let handle = match Scheduler::new(copies(&current), registry.clone(), store)
+    let scheduler = Scheduler::new(copies(&current), registry.clone(), store)
         .concurrency(args.concurrency)
-        .start()
-        .await
-    {
+        .lease(args.lease);
+    tracing::info!(owner = scheduler.owner_id(), lease = ?args.lease, "claiming runs as");
+    let handle = match scheduler.start().await {
         Ok(h) => h,
         Err(e) => {
             eprintln!("cannot start the scheduler: {}", error_chain(&e));

@@ -2,10 +2,11 @@
 //! channels, with retries, a timeout, cancellation and a [`RunReport`].
 
 pub(crate) mod chain;
+mod commit_guard;
 mod options;
 mod pool;
 mod report;
-mod test_hook;
+pub(crate) mod test_hook;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+pub use commit_guard::CommitGuard;
 pub use options::RunOptions;
 pub use pool::WorkerPool;
 pub use report::{Progress, RunReport, RunStatus};
@@ -80,6 +82,8 @@ struct AttemptEnv {
     workers: WorkerPool,
     /// The run's token (the attempt's is a child of it).
     cancel: CancellationToken,
+    /// Asked right before the destination commits.
+    commit_guard: Option<Arc<dyn CommitGuard>>,
 }
 
 impl Pipeline {
@@ -127,6 +131,7 @@ impl Pipeline {
                 progress: options.progress.clone(),
                 workers: options.workers.clone(),
                 cancel: cancel.clone(),
+                commit_guard: options.commit_guard.clone(),
             };
             let (stats, result) = self.attempt(env).await;
             match result {
@@ -223,6 +228,7 @@ impl Pipeline {
     }
 
     async fn attempt_task(self, env: AttemptEnv) -> (AttemptStats, Result<(), RunError>) {
+        test_hook::pause_before_load().await;
         let saved = match env.state_store.load(&self.id).await {
             Ok(s) => s,
             Err(source) => {
@@ -249,6 +255,7 @@ impl Pipeline {
             .state(StateHandle::new(saved))
             .cancellation(cancel.clone())
             .projection(self.source_projection())
+            .commit_guard(env.commit_guard.clone())
             .build();
         // The timeout cancels the attempt rather than dropping it, so every stage still rolls
         // back and stops before the next attempt opens anything.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use super::commit_guard::CommitGuard;
 use super::pool::WorkerPool;
 use super::report::Progress;
 use crate::connection::{ConnectionProvider, EnvConnections};
@@ -13,7 +14,7 @@ use crate::state::{FileStateStore, MemoryStateStore, StateStore};
 /// What a run needs from its environment.
 ///
 /// A clone is for another run: it shares the connections, the state store and the worker pool,
-/// but gets a **new** cancellation token, **new** progress counters and no `run_id`, so cancelling or polling
+/// but gets a **new** cancellation token, **new** progress counters, no `run_id` and no commit guard, so cancelling or polling
 /// one run never reaches another by accident. To cancel several runs with one token, give each
 /// a child of it (`options.cancel = parent.child_token()`). Runs given the *same* `RunOptions`
 /// (by reference) do share its token and counters.
@@ -35,6 +36,9 @@ pub struct RunOptions {
     /// The threads the transforms run on (default: [`WorkerPool::global`], one per core,
     /// shared by the process's runs).
     pub workers: WorkerPool,
+    /// Asked right before the destination commits; a refusal rolls the load back (default:
+    /// none). Not copied by `clone`: it guards one run.
+    pub commit_guard: Option<Arc<dyn CommitGuard>>,
 }
 
 impl Default for RunOptions {
@@ -47,6 +51,7 @@ impl Default for RunOptions {
             run_id: None,
             progress: Arc::new(Progress::new()),
             workers: WorkerPool::global(),
+            commit_guard: None,
         }
     }
 }
@@ -63,6 +68,7 @@ impl Clone for RunOptions {
             run_id: None,
             progress: Arc::new(Progress::new()),
             workers: self.workers.clone(),
+            commit_guard: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `Scheduler`: what to schedule and with what, before it starts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
 
@@ -15,6 +16,10 @@ use crate::state::StateStore;
 
 /// The default global limit on runs at once.
 const DEFAULT_CONCURRENCY: usize = 16;
+/// How long a claimed run's lease holds without a heartbeat, by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// The shortest lease accepted.
+const MIN_LEASE: Duration = Duration::from_secs(1);
 /// How many events a slow subscriber may lag behind before it misses some.
 const EVENT_BUFFER: usize = 1024;
 
@@ -42,6 +47,8 @@ pub struct Scheduler {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) concurrency: usize,
     pub(super) options: RunOptions,
+    pub(super) lease: Duration,
+    pub(super) owner: String,
 }
 
 impl Scheduler {
@@ -59,6 +66,8 @@ impl Scheduler {
             clock: Arc::new(SystemClock),
             concurrency: DEFAULT_CONCURRENCY,
             options: RunOptions::default(),
+            lease: DEFAULT_LEASE,
+            owner: super::owner::new_owner_id(),
         }
     }
 
@@ -72,6 +81,21 @@ impl Scheduler {
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self
+    }
+
+    /// How long a claimed run stays this scheduler's without a heartbeat (default 30 s, at
+    /// least 1 s). It matters when schedulers share a state store that coordinates them
+    /// (PostgreSQL): each due run is claimed by one of them, its lease renewed every third of
+    /// this; a run whose lease lapses (its process died or stalled) is taken over by another
+    /// scheduler as its next attempt, and the stalled one rolls back rather than commit.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(MIN_LEASE);
+        self
+    }
+
+    /// The id this scheduler claims runs under (`hostname:pid:random`), unique per scheduler.
+    pub fn owner_id(&self) -> &str {
+        &self.owner
     }
 
     /// The environment of every run (connections, workers); its state store, token, run id

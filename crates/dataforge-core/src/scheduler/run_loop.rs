@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::builder::Scheduler;
 use super::entry::{Entry, recover_last};
+use super::orphans::{OrphanScan, next_scan};
 use super::run_task::RunTask;
 use super::{RunEvent, SchedulerError};
 use crate::config::LoadedPipeline;
@@ -38,7 +39,8 @@ pub(super) enum Command {
 pub(super) struct RunLoop {
     entries: Vec<Entry>,
     active: HashMap<String, u32>,
-    runs: JoinSet<String>,
+    /// The running runs, and the orphan scans (which are not in `run_ids`).
+    runs: JoinSet<()>,
     run_ids: HashMap<Id, String>,
     registry: Arc<Registry>,
     store: Arc<dyn StateStore>,
@@ -48,6 +50,10 @@ pub(super) struct RunLoop {
     root: CancellationToken,
     events: broadcast::Sender<RunEvent>,
     commands: mpsc::UnboundedReceiver<Command>,
+    owner: Arc<str>,
+    lease: Duration,
+    /// When to look for runs whose lease lapsed; `None` when the store does not coordinate.
+    next_scan: Option<tokio::time::Instant>,
 }
 
 impl RunLoop {
@@ -57,6 +63,7 @@ impl RunLoop {
         events: broadcast::Sender<RunEvent>,
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Result<Self, SchedulerError> {
+        let next_scan = s.store.coordinates_runs().then(tokio::time::Instant::now);
         let mut this = Self {
             entries: Vec::new(),
             active: HashMap::new(),
@@ -70,6 +77,9 @@ impl RunLoop {
             root: CancellationToken::new(),
             events,
             commands,
+            next_scan,
+            owner: s.owner.into(),
+            lease: s.lease,
         };
         for lp in s.pipelines {
             let Some(timetable) = timetable(&lp) else {
@@ -96,6 +106,13 @@ impl RunLoop {
         loop {
             let wake = self.start_due_runs();
             let clock = self.clock.clone();
+            let scan = self.next_scan;
+            let scan_due = async move {
+                match scan {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
             let sleep = async move {
                 match wake {
                     Some(t) => clock.sleep_until(t).await,
@@ -104,6 +121,7 @@ impl RunLoop {
             };
             tokio::select! {
                 () = sleep => {}
+                () = scan_due => self.scan_orphans(),
                 Some(ended) = self.runs.join_next_with_id(), if !self.runs.is_empty() => {
                     self.ended(ended);
                 }
@@ -162,6 +180,30 @@ impl RunLoop {
         }
     }
 
+    /// Starts a scan for runs whose lease lapsed, when a run may start, and plans the next.
+    fn scan_orphans(&mut self) {
+        self.next_scan = Some(next_scan(self.lease));
+        if self.runs.len() >= self.concurrency {
+            return;
+        }
+        let scan = OrphanScan {
+            pipelines: self
+                .entries
+                .iter()
+                .map(|e| (e.id().to_owned(), e.loaded.clone()))
+                .collect(),
+            registry: self.registry.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            options: self.options.clone(),
+            cancel: self.root.child_token(),
+            events: self.events.clone(),
+            owner: self.owner.clone(),
+            lease: self.lease,
+        };
+        self.runs.spawn(scan.run());
+    }
+
     fn start(&mut self, i: usize, interval: DataInterval) {
         let entry = &mut self.entries[i];
         entry.scheduled(interval);
@@ -175,22 +217,24 @@ impl RunLoop {
             options: self.options.clone(),
             cancel: self.root.child_token(),
             events: self.events.clone(),
+            owner: self.owner.clone(),
+            lease: self.lease,
+            claim: None,
         };
         *self.active.entry(id.clone()).or_default() += 1;
         let handle = self.runs.spawn(task.run());
         self.run_ids.insert(handle.id(), id);
     }
 
-    fn ended(&mut self, ended: Result<(Id, String), tokio::task::JoinError>) {
-        let (task, id) = match ended {
-            Ok((task, id)) => (task, Some(id)),
+    fn ended(&mut self, ended: Result<(Id, ()), tokio::task::JoinError>) {
+        let task = match ended {
+            Ok((task, ())) => task,
             Err(e) => {
                 tracing::error!(error = %e, "a scheduled run's task panicked");
-                (e.id(), None)
+                e.id()
             }
         };
-        let id = self.run_ids.remove(&task).or(id);
-        if let Some(id) = id
+        if let Some(id) = self.run_ids.remove(&task)
             && let Some(n) = self.active.get_mut(&id)
         {
             *n = n.saturating_sub(1);

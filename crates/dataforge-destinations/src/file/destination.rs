@@ -99,6 +99,15 @@ fn run_writer(
     }
 }
 
+/// Asks the run's commit guard, then tells the writer to commit; refused, the writer rolls
+/// back when the channel closes.
+async fn commit(tx: &mpsc::Sender<Message>, ctx: &RunContext) -> Result<(), ComponentError> {
+    ctx.before_commit().await?;
+    // If the writer already failed, its error follows.
+    let _ = tx.send(Message::Commit).await;
+    Ok(())
+}
+
 #[async_trait]
 impl Destination for FileDestination {
     async fn load(
@@ -144,13 +153,11 @@ impl Destination for FileDestination {
                         let _ = writer.await;
                         return outcome;
                     }
-                    let _ = tx.send(Message::Commit).await;
-                    break Ok(());
+                    break commit(&tx, ctx).await;
                 }
                 Ok(None) => {
                     // If the writer already failed, its error follows.
-                    let _ = tx.send(Message::Commit).await;
-                    break Ok(());
+                    break commit(&tx, ctx).await;
                 }
                 Err(e) => break Err(e),
             }

@@ -126,7 +126,7 @@ impl PostgresDestination {
                     .map_err(self.err("DELETE"))?;
             }
             self.write_state(client, ctx).await?;
-            self.finish(client).await?;
+            self.finish(client, ctx).await?;
             tracing::warn!(table = %self.table.display(), "no rows to load");
             return Ok(summary(0, Some(0), upsert.then_some(0)));
         }
@@ -217,7 +217,7 @@ impl PostgresDestination {
         };
         // Every batch is in: the cursor that covers them commits with them.
         self.write_state(client, ctx).await?;
-        self.finish(client).await?;
+        self.finish(client, ctx).await?;
         Ok(result)
     }
 
@@ -247,6 +247,7 @@ impl PostgresDestination {
                     .map_err(PostgresError::into_component)?;
             }
             self.write_state(&client, ctx).await?;
+            ctx.before_commit().await?;
             client
                 .batch_execute("COMMIT")
                 .await
@@ -286,14 +287,15 @@ impl PostgresDestination {
             })
     }
 
-    /// `post_sql`, then `COMMIT`.
-    async fn finish(&self, client: &Client) -> Result<(), ComponentError> {
+    /// `post_sql`, then the run's commit guard, then `COMMIT`.
+    async fn finish(&self, client: &Client, ctx: &RunContext) -> Result<(), ComponentError> {
         for sql in &self.post_sql {
             client
                 .batch_execute(sql)
                 .await
                 .map_err(self.err("post_sql"))?;
         }
+        ctx.before_commit().await?;
         client
             .batch_execute("COMMIT")
             .await

@@ -592,6 +592,7 @@ impl Destination for SqliteDestination {
                 // No rows to write, but the cursor still commits, alone.
                 let writer = self.open_writer(ctx, Some(row)).await?;
                 let (_lock, writer) = writer;
+                ctx.before_commit().await?;
                 blocking(writer, |w| {
                     w.conn
                         .execute_batch("BEGIN IMMEDIATE")
@@ -618,6 +619,7 @@ impl Destination for SqliteDestination {
             // No rows: only `replace` has something to do (empty an existing table).
             let mut writer = writer;
             writer.state = self.state_row(ctx)?;
+            ctx.before_commit().await?;
             let (_, ()) = blocking(writer, |w| {
                 w.conn
                     .execute_batch("BEGIN IMMEDIATE")
@@ -655,6 +657,10 @@ impl Destination for SqliteDestination {
         writer.state = self.state_row(ctx)?;
         let rows = writer.rows;
         let upsert = self.cfg.write_mode == WriteMode::Upsert;
+        if let Err(e) = ctx.before_commit().await {
+            rollback(writer).await;
+            return Err(e);
+        }
         let (_, (inserted, updated)) = blocking(writer, Writer::commit).await?;
         tracing::info!(
             target = %target,

@@ -36,6 +36,23 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
             updated_at  timestamptz NOT NULL DEFAULT now()
         );",
     ),
+    (
+        3,
+        "CREATE TABLE {schema}.run_claims (
+            pipeline_id       text NOT NULL,
+            logical_date      timestamptz NOT NULL,
+            data_interval_end timestamptz NOT NULL,
+            run_id            text NOT NULL,
+            owner             text,
+            status            text NOT NULL,
+            attempt           bigint NOT NULL,
+            lease_until       timestamptz NOT NULL,
+            updated_at        timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (pipeline_id, logical_date)
+        );
+        CREATE INDEX run_claims_claimable ON {schema}.run_claims (lease_until)
+            WHERE status IN ('queued', 'running');",
+    ),
 ];
 
 /// The latest version applied, or 0 when `schema_migrations` does not exist yet.

@@ -1,12 +1,17 @@
 //! [`PostgresStateStore`]: cursors and run history in PostgreSQL tables (schema `dataforge`),
 //! shared by every process that points `DATAFORGE_STATE_URL` at the same database.
 
+mod claims;
 mod migrations;
 mod rows;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use dataforge_core::{Connection, RunQuery, RunRecord, State, StateError, StateStore, async_trait};
+use dataforge_core::{
+    Claim, ClaimRequest, Connection, RunQuery, RunRecord, State, StateError, StateStore,
+    async_trait,
+};
 use postgres_protocol::escape::escape_identifier;
 use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
@@ -216,5 +221,44 @@ impl StateStore for PostgresStateStore {
                 })
             })
             .collect()
+    }
+
+    fn coordinates_runs(&self) -> bool {
+        true
+    }
+
+    async fn claim_run(&self, request: &ClaimRequest) -> Result<Option<Claim>, StateError> {
+        let client = self.client().await?;
+        Ok(claims::claim_run(&client, &self.quoted, request)
+            .await
+            .map_err(self.err("claim a run"))?)
+    }
+
+    async fn claim_orphan(
+        &self,
+        pipeline_ids: &[String],
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Claim>, StateError> {
+        let client = self.client().await?;
+        Ok(
+            claims::claim_orphan(&client, &self.quoted, pipeline_ids, owner, lease)
+                .await
+                .map_err(self.err("claim a run whose lease lapsed"))?,
+        )
+    }
+
+    async fn renew_claim(&self, claim: &Claim, lease: Duration) -> Result<bool, StateError> {
+        let client = self.client().await?;
+        Ok(claims::renew(&client, &self.quoted, claim, lease)
+            .await
+            .map_err(self.err("renew a run's lease"))?)
+    }
+
+    async fn finish_claim(&self, claim: &Claim, record: &RunRecord) -> Result<bool, StateError> {
+        let client = self.client().await?;
+        Ok(claims::finish(&client, &self.quoted, claim, record)
+            .await
+            .map_err(self.err("finish a run's claim"))?)
     }
 }
