@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod logging;
 mod memory;
+mod metrics_endpoint;
 mod progress;
 mod registry;
 mod signals;

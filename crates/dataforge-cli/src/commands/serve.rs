@@ -27,6 +27,16 @@ pub async fn run(args: ServeArgs) -> u8 {
     let Some(store) = open_store().await else {
         return EXIT_RUN_FAILED;
     };
+    let readiness = match args.metrics_addr {
+        Some(addr) => match crate::metrics_endpoint::start(addr, store.clone()).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("{}", error_chain(&e));
+                return EXIT_RUN_FAILED;
+            }
+        },
+        None => None,
+    };
     let mut current: Vec<LoadedPipeline> = found.pipelines;
     let mut seen = snapshot(&args.paths);
     let registry = Arc::new(registry.clone());
@@ -41,6 +51,9 @@ pub async fn run(args: ServeArgs) -> u8 {
             return EXIT_RUN_FAILED;
         }
     };
+    if let Some(r) = &readiness {
+        r.set_scheduling(true);
+    }
     tracing::info!(
         pipelines = current.len(),
         concurrency = args.concurrency,
@@ -73,6 +86,9 @@ pub async fn run(args: ServeArgs) -> u8 {
         "stopping: no new runs; running loads may finish within the grace period, then are \
          cancelled and roll back (press Ctrl-C again to exit now)"
     );
+    if let Some(r) = &readiness {
+        r.set_scheduling(false);
+    }
     tokio::spawn(async {
         signals::wait_for_signal().await;
         std::process::exit(130);

@@ -2,6 +2,7 @@
 //! channels, with retries, a timeout, cancellation and a [`RunReport`].
 
 mod chain;
+mod observe;
 mod options;
 mod pool;
 mod report;
@@ -113,6 +114,7 @@ impl Pipeline {
         // The run's token: cancelled with the caller's, or when this future is dropped.
         let cancel = options.cancel.child_token();
         let cancel_on_drop = cancel.clone().drop_guard();
+        let watch = observe::begin(self, options, &run_id, logical_date).await;
         let args = &self.settings.default_args;
         let mut attempt = 0;
         let (stats, error) = loop {
@@ -202,6 +204,7 @@ impl Pipeline {
                 "run failed"
             ),
         }
+        observe::end(watch, options, &report).await;
         report
     }
 

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::pool::WorkerPool;
 use super::report::Progress;
 use crate::connection::{ConnectionProvider, EnvConnections};
+use crate::observe::RunObserver;
 use crate::state::{FileStateStore, MemoryStateStore, StateStore};
 
 /// What a run needs from its environment.
@@ -35,6 +36,8 @@ pub struct RunOptions {
     /// The threads the transforms run on (default: [`WorkerPool::global`], one per core,
     /// shared by the process's runs).
     pub workers: WorkerPool,
+    /// Told when each run starts and ends (lineage); shared by clones.
+    pub observers: Vec<Arc<dyn RunObserver>>,
 }
 
 impl Default for RunOptions {
@@ -47,6 +50,7 @@ impl Default for RunOptions {
             run_id: None,
             progress: Arc::new(Progress::new()),
             workers: WorkerPool::global(),
+            observers: Vec::new(),
         }
     }
 }
@@ -63,6 +67,7 @@ impl Clone for RunOptions {
             run_id: None,
             progress: Arc::new(Progress::new()),
             workers: self.workers.clone(),
+            observers: self.observers.clone(),
         }
     }
 }
@@ -75,6 +80,7 @@ impl std::fmt::Debug for RunOptions {
             .field("run_id", &self.run_id)
             .field("progress", &self.progress)
             .field("workers", &self.workers)
+            .field("observers", &self.observers.len())
             .finish_non_exhaustive()
     }
 }

@@ -34,6 +34,7 @@ impl RunTask {
         let mut record = RunRecord::new(&id, &run_id, iv.start, RunTrigger::Scheduled)
             .with_data_interval(iv.start, iv.end);
         record.start(self.clock.now());
+        crate::observe::run_metrics::record_scheduler_lag(&id, self.clock.now() - iv.due());
         record_run(self.store.as_ref(), &record).await;
         let _ = self.events.send(RunEvent::Started {
             pipeline_id: id.clone(),
