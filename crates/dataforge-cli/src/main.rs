@@ -6,6 +6,7 @@ mod commands;
 mod logging;
 mod memory;
 mod metrics_endpoint;
+mod observers;
 mod progress;
 mod registry;
 mod signals;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dataforge_core::config::{Discovery, LoadedPipeline};
-use dataforge_core::{Registry, Scheduler, error_chain, load_paths};
+use dataforge_core::{Registry, RunOptions, Scheduler, error_chain, load_paths};
 
 use super::run_one::open_store;
 use crate::cli::ServeArgs;
@@ -42,6 +42,10 @@ pub async fn run(args: ServeArgs) -> u8 {
     let registry = Arc::new(registry.clone());
     let handle = match Scheduler::new(copies(&current), registry.clone(), store)
         .concurrency(args.concurrency)
+        .run_options(RunOptions {
+            observers: crate::observers::from_env(),
+            ..RunOptions::default()
+        })
         .start()
         .await
     {

@@ -20,6 +20,18 @@ impl LineageDataset {
             name: name.into(),
         }
     }
+
+    /// A local file: namespace `file://` and its absolute directory, name the file's name (or
+    /// the glob pattern's last part).
+    pub fn file(path: &std::path::Path) -> Self {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let name = absolute
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = absolute.parent().unwrap_or(std::path::Path::new("/"));
+        Self::new(format!("file://{}", dir.display()), name)
+    }
 }
 
 /// One column of a destination table: its name and its type as the destination declares it.

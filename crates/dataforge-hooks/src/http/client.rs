@@ -738,7 +738,7 @@ impl HttpResponse {
 }
 
 /// The rustls configuration of every client: ring, webpki roots, no client certificate.
-fn tls_config() -> Result<rustls::ClientConfig, HttpError> {
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig, HttpError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -793,7 +793,7 @@ pub(crate) fn shown_url(url: &Url) -> String {
 }
 
 /// A reqwest error and its sources, without the URL (whose query may hold a key).
-pub(super) fn error_chain(error: &reqwest::Error) -> String {
+pub(crate) fn error_chain(error: &reqwest::Error) -> String {
     // reqwest's Display names the URL; say the kind and the sources instead.
     let kind = if error.is_timeout() {
         "timed out"

@@ -29,6 +29,8 @@ mod retry;
 #[cfg(feature = "google_sheets")]
 pub(crate) use client::shown_url;
 pub use client::{HttpAuth, HttpClient, HttpClientBuilder, HttpRequest, HttpResponse, USER_AGENT};
+#[cfg(feature = "openlineage")]
+pub(crate) use client::{error_chain, tls_config};
 pub use download::ByteStream;
 pub use error::HttpError;
 #[cfg(feature = "google_sheets")]
