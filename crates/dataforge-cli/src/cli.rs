@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// cancelled (`60s`, `2m`).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub grace: std::time::Duration,
+    /// Serve Prometheus metrics at `http://ADDR/metrics`, with `/healthz` and `/readyz`
+    /// (e.g. `127.0.0.1:9464`; port 0 picks a free port, logged).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// How often the paths are checked for changes.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, hide = true)]
     pub poll: std::time::Duration,

@@ -5,6 +5,8 @@ mod cli;
 mod commands;
 mod logging;
 mod memory;
+mod metrics_endpoint;
+mod observers;
 mod progress;
 mod registry;
 mod signals;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use crate::context::RunContext;
 use crate::error::ComponentError;
+use crate::observe::{DatasetField, LineageDataset};
 use crate::projection::Projection;
 use crate::state::State;
 use crate::stream::{Batch, BatchReceiver, BatchSender, Prepared};
@@ -59,6 +60,13 @@ pub trait Source: Send + Sync + 'static {
     /// # Errors
     /// Any failure to read; an error from `out.send` (the destination stopped) is returned as is.
     async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError>;
+
+    /// What this source reads, named for lineage (OpenLineage's input dataset); asked once per
+    /// run, only when the run has [observers](crate::observe::RunObserver). It must hold no
+    /// credentials. The default: not said.
+    async fn lineage_dataset(&self, _ctx: &RunContext) -> Option<LineageDataset> {
+        None
+    }
 }
 
 /// Maps a batch to a batch. Transforms are CPU work: the runner calls them on its worker threads,
@@ -211,6 +219,10 @@ pub struct LoadSummary {
     /// no rows and `on_empty` is `keep`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The target's columns after the load, where the destination knows them (for lineage's
+    /// schema facet; not in the JSON report).
+    #[serde(skip)]
+    pub columns: Vec<DatasetField>,
 }
 
 impl LoadSummary {
@@ -234,6 +246,13 @@ impl LoadSummary {
     #[must_use]
     pub fn with_updated(mut self, rows: u64) -> Self {
         self.rows_updated = Some(rows);
+        self
+    }
+
+    /// Sets the target's columns after the load (name and declared type).
+    #[must_use]
+    pub fn with_columns(mut self, columns: Vec<DatasetField>) -> Self {
+        self.columns = columns;
         self
     }
 
@@ -360,6 +379,14 @@ pub trait Destination: Send + Sync + 'static {
     /// follow the destination's `on_error` (`fail`, `skip` or `dead_letter`), as a
     /// transform's do, instead of failing the load half-way. The default checks nothing.
     fn row_check(&self) -> Option<Arc<dyn Transform>> {
+        None
+    }
+
+    /// What this destination writes, named for lineage (OpenLineage's output dataset); asked
+    /// once per run, only when the run has [observers](crate::observe::RunObserver). It must
+    /// hold no credentials. The columns written go in [`LoadSummary::columns`]. The default:
+    /// not said.
+    async fn lineage_dataset(&self, _ctx: &RunContext) -> Option<LineageDataset> {
         None
     }
 }

@@ -119,6 +119,7 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod observe;
 pub mod pipeline;
 pub mod pipeline_tests;
 pub mod projection;

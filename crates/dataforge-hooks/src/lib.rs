@@ -35,3 +35,6 @@ pub mod shopify;
 
 #[cfg(feature = "google_sheets")]
 pub mod google_sheets;
+
+#[cfg(feature = "openlineage")]
+pub mod openlineage;

@@ -110,6 +110,7 @@ pub(crate) async fn execute(
         logical_date: Some(logical_date),
         run_id: Some(run_id),
         progress: live.clone(),
+        observers: crate::observers::from_env(),
         ..RunOptions::default()
     };
     tracing::info!(pipeline = %lp.config.dag_id, file = %lp.path.display(),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dataforge_core::config::{Discovery, LoadedPipeline};
-use dataforge_core::{Registry, Scheduler, error_chain, load_paths};
+use dataforge_core::{Registry, RunOptions, Scheduler, error_chain, load_paths};
 
 use super::run_one::open_store;
 use crate::cli::ServeArgs;
@@ -27,12 +27,26 @@ pub async fn run(args: ServeArgs) -> u8 {
     let Some(store) = open_store().await else {
         return EXIT_RUN_FAILED;
     };
+    let readiness = match args.metrics_addr {
+        Some(addr) => match crate::metrics_endpoint::start(addr, store.clone()).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("{}", error_chain(&e));
+                return EXIT_RUN_FAILED;
+            }
+        },
+        None => None,
+    };
     let mut current: Vec<LoadedPipeline> = found.pipelines;
     let mut seen = snapshot(&args.paths);
     let registry = Arc::new(registry.clone());
     let scheduler = Scheduler::new(copies(&current), registry.clone(), store)
         .concurrency(args.concurrency)
-        .lease(args.lease);
+        .lease(args.lease)
+        .run_options(RunOptions {
+            observers: crate::observers::from_env(),
+            ..RunOptions::default()
+        });
     tracing::info!(owner = scheduler.owner_id(), lease = ?args.lease, "claiming runs as");
     let handle = match scheduler.start().await {
         Ok(h) => h,
@@ -41,6 +55,9 @@ pub async fn run(args: ServeArgs) -> u8 {
             return EXIT_RUN_FAILED;
         }
     };
+    if let Some(r) = &readiness {
+        r.set_scheduling(true);
+    }
     tracing::info!(
         pipelines = current.len(),
         concurrency = args.concurrency,
@@ -73,6 +90,9 @@ pub async fn run(args: ServeArgs) -> u8 {
         "stopping: no new runs; running loads may finish within the grace period, then are \
          cancelled and roll back (press Ctrl-C again to exit now)"
     );
+    if let Some(r) = &readiness {
+        r.set_scheduling(false);
+    }
     tokio::spawn(async {
         signals::wait_for_signal().await;
         std::process::exit(130);

@@ -3,6 +3,7 @@
 
 pub(crate) mod chain;
 mod commit_guard;
+mod observe;
 mod options;
 mod pool;
 mod report;
@@ -117,6 +118,7 @@ impl Pipeline {
         // The run's token: cancelled with the caller's, or when this future is dropped.
         let cancel = options.cancel.child_token();
         let cancel_on_drop = cancel.clone().drop_guard();
+        let watch = observe::begin(self, options, &run_id, logical_date).await;
         let args = &self.settings.default_args;
         let mut attempt = 0;
         let (stats, error) = loop {
@@ -207,6 +209,7 @@ impl Pipeline {
                 "run failed"
             ),
         }
+        observe::end(watch, options, &report).await;
         report
     }
 

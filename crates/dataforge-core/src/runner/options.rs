@@ -9,6 +9,7 @@ use super::commit_guard::CommitGuard;
 use super::pool::WorkerPool;
 use super::report::Progress;
 use crate::connection::{ConnectionProvider, EnvConnections};
+use crate::observe::RunObserver;
 use crate::state::{FileStateStore, MemoryStateStore, StateStore};
 
 /// What a run needs from its environment.
@@ -39,6 +40,8 @@ pub struct RunOptions {
     /// Asked right before the destination commits; a refusal rolls the load back (default:
     /// none). Not copied by `clone`: it guards one run.
     pub commit_guard: Option<Arc<dyn CommitGuard>>,
+    /// Told when each run starts and ends (lineage); shared by clones.
+    pub observers: Vec<Arc<dyn RunObserver>>,
 }
 
 impl Default for RunOptions {
@@ -52,6 +55,7 @@ impl Default for RunOptions {
             progress: Arc::new(Progress::new()),
             workers: WorkerPool::global(),
             commit_guard: None,
+            observers: Vec::new(),
         }
     }
 }
@@ -69,6 +73,7 @@ impl Clone for RunOptions {
             progress: Arc::new(Progress::new()),
             workers: self.workers.clone(),
             commit_guard: None,
+            observers: self.observers.clone(),
         }
     }
 }
@@ -81,6 +86,7 @@ impl std::fmt::Debug for RunOptions {
             .field("run_id", &self.run_id)
             .field("progress", &self.progress)
             .field("workers", &self.workers)
+            .field("observers", &self.observers.len())
             .finish_non_exhaustive()
     }
 }

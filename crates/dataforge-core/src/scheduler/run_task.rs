@@ -59,6 +59,7 @@ impl RunTask {
         }
         record.start(self.clock.now());
         record.attempts = claim.attempt;
+        crate::observe::run_metrics::record_scheduler_lag(&id, self.clock.now() - iv.due());
         record_run(self.store.as_ref(), &record).await;
         let _ = self.events.send(RunEvent::Started {
             pipeline_id: id.clone(),

@@ -110,6 +110,16 @@ async fn commit(tx: &mpsc::Sender<Message>, ctx: &RunContext) -> Result<(), Comp
 
 #[async_trait]
 impl Destination for FileDestination {
+    /// `file://<directory>` and the file's name.
+    async fn lineage_dataset(
+        &self,
+        _ctx: &RunContext,
+    ) -> Option<dataforge_core::observe::LineageDataset> {
+        Some(dataforge_core::observe::LineageDataset::file(
+            &self.settings.path,
+        ))
+    }
+
     async fn load(
         &self,
         input: &mut BatchReceiver,

@@ -187,6 +187,10 @@ impl PostgresDestination {
         } else {
             self.table.quoted()
         };
+        let fields: Vec<dataforge_core::observe::DatasetField> = server
+            .iter()
+            .map(|c| dataforge_core::observe::DatasetField::new(&c.name, &c.type_text))
+            .collect();
         let mut writer = CopyWriter::new(self, client, copy_target, server, upsert);
         writer.add_columns(inferred.into_iter().map(|(n, _)| n))?;
         writer.start().await?;
@@ -214,7 +218,8 @@ impl PostgresDestination {
             summary(rows, Some(inserted), Some(updated))
         } else {
             summary(rows, Some(rows), None)
-        };
+        }
+        .with_columns(fields);
         // Every batch is in: the cursor that covers them commits with them.
         self.write_state(client, ctx).await?;
         self.finish(client, ctx).await?;
@@ -869,6 +874,26 @@ fn parse_copy_where(where_: &str) -> Option<(u64, Option<String>)> {
 
 #[async_trait]
 impl Destination for PostgresDestination {
+    /// `postgres://host:port` (no user, password or options) and `database.schema.table`.
+    async fn lineage_dataset(
+        &self,
+        ctx: &RunContext,
+    ) -> Option<dataforge_core::observe::LineageDataset> {
+        let conn = ctx.connection(&self.cfg.conn_id).await.ok()?;
+        let host = conn.host().unwrap_or("localhost");
+        let port = conn.port().unwrap_or(5432);
+        let database = conn.path().trim_start_matches('/');
+        let database = if database.is_empty() {
+            "postgres"
+        } else {
+            database
+        };
+        Some(dataforge_core::observe::LineageDataset::new(
+            format!("postgres://{host}:{port}"),
+            format!("{database}.{}.{}", self.table.schema, self.table.table),
+        ))
+    }
+
     /// The staged state commits with the rows, in `"<schema>"."dataforge_state"`.
     fn commits_state(&self) -> bool {
         true

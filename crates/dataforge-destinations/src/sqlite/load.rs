@@ -536,6 +536,18 @@ impl SqliteDestination {
 
 #[async_trait]
 impl Destination for SqliteDestination {
+    /// `sqlite://<absolute path of the database>` and the table.
+    async fn lineage_dataset(
+        &self,
+        _ctx: &RunContext,
+    ) -> Option<dataforge_core::observe::LineageDataset> {
+        let path = std::path::absolute(&self.cfg.path).unwrap_or_else(|_| self.cfg.path.clone());
+        Some(dataforge_core::observe::LineageDataset::new(
+            format!("sqlite://{}", path.display()),
+            self.cfg.table.clone(),
+        ))
+    }
+
     /// The staged state commits with the rows, in table `dataforge_state` of the same file.
     fn commits_state(&self) -> bool {
         true
@@ -661,14 +673,24 @@ impl Destination for SqliteDestination {
             rollback(writer).await;
             return Err(e);
         }
-        let (_, (inserted, updated)) = blocking(writer, Writer::commit).await?;
+        let (writer, (inserted, updated)) = blocking(writer, Writer::commit).await?;
+        // The table's columns as declared, for lineage; the rows are committed either way.
+        let columns = match blocking(writer, |w| w.declared_columns()).await {
+            Ok((_, columns)) => columns
+                .into_iter()
+                .map(|(name, ty)| dataforge_core::observe::DatasetField::new(name, ty))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         tracing::info!(
             target = %target,
             rows,
             seconds = started.elapsed().as_secs_f64(),
             "sqlite load committed"
         );
-        let summary = LoadSummary::new(target, rows).with_inserted(inserted);
+        let summary = LoadSummary::new(target, rows)
+            .with_inserted(inserted)
+            .with_columns(columns);
         Ok(if upsert {
             summary.with_updated(updated)
         } else {

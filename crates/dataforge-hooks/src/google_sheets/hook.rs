@@ -385,5 +385,7 @@ fn client_builder(
         parsed.query_pairs_mut().append_pair("max_retries", n);
     }
     let conn = Connection::parse(conn_id, parsed.as_str()).map_err(|e| e.to_string())?;
-    HttpClient::builder(&conn).map_err(|e| e.to_string())
+    HttpClient::builder(&conn)
+        .map(|b| b.source_type("gsheet"))
+        .map_err(|e| e.to_string())
 }

@@ -154,6 +154,7 @@ pub struct HttpClientBuilder {
     read_timeout: Duration,
     headers: HeaderMap,
     pacer: Option<Arc<dyn Pacer>>,
+    source_type: &'static str,
 }
 
 impl fmt::Debug for HttpClientBuilder {
@@ -219,6 +220,12 @@ impl HttpClientBuilder {
         self
     }
 
+    /// The `source_type` label of this client's metrics (default `http`; `shopify`, `gsheet`).
+    pub fn source_type(mut self, source_type: &'static str) -> Self {
+        self.source_type = source_type;
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
@@ -269,6 +276,7 @@ impl HttpClientBuilder {
             policy: self.policy,
             budget: self.budget,
             pacer: self.pacer,
+            source_type: self.source_type,
         })
     }
 }
@@ -298,6 +306,7 @@ pub struct HttpClient {
     pub(super) policy: RetryPolicy,
     pub(super) budget: RetryBudget,
     pacer: Option<Arc<dyn Pacer>>,
+    source_type: &'static str,
 }
 
 impl fmt::Debug for HttpClient {
@@ -362,6 +371,7 @@ impl HttpClient {
             read_timeout: Duration::from_secs(60),
             headers: HeaderMap::new(),
             pacer: None,
+            source_type: "http",
         })
     }
 
@@ -386,6 +396,11 @@ impl HttpClient {
     /// The base URL (without credentials).
     pub fn base_url(&self) -> &Url {
         &self.base
+    }
+
+    /// The `source_type` label of this client's metrics.
+    pub fn source_type(&self) -> &'static str {
+        self.source_type
     }
 
     /// The retry budget requests draw from.
@@ -440,6 +455,8 @@ impl HttpClient {
                 .attempt(&request, &url, auth_header.as_ref())
                 .instrument(span.clone())
                 .await;
+            let status = outcome.as_ref().ok().map(|r| r.status);
+            super::metrics::record_attempt(self.source_type, status);
             let (error, retry_after) = match outcome {
                 Ok(response) if response.status.as_u16() < 400 => return Ok(response),
                 Ok(response)
@@ -721,7 +738,7 @@ impl HttpResponse {
 }
 
 /// The rustls configuration of every client: ring, webpki roots, no client certificate.
-fn tls_config() -> Result<rustls::ClientConfig, HttpError> {
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig, HttpError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -776,7 +793,7 @@ pub(crate) fn shown_url(url: &Url) -> String {
 }
 
 /// A reqwest error and its sources, without the URL (whose query may hold a key).
-pub(super) fn error_chain(error: &reqwest::Error) -> String {
+pub(crate) fn error_chain(error: &reqwest::Error) -> String {
     // reqwest's Display names the URL; say the kind and the sources instead.
     let kind = if error.is_timeout() {
         "timed out"

@@ -13,13 +13,15 @@
 //! - [`HttpClient::download`] streams a body from any origin without credentials, resuming
 //!   with `Range` when the connection drops.
 //!
-//! Every attempt runs in a `tracing` span `http.request` with `method`, `path` (no query
+//! Every attempt is counted in [`metrics::HTTP_REQUESTS`] (429s in [`metrics::HTTP_THROTTLED`])
+//! under the client's [source type](HttpClientBuilder::source_type), and runs in a `tracing` span `http.request` with `method`, `path` (no query
 //! string), `attempt`, `status`, `bytes` and `ms`.
 
 mod client;
 mod download;
 mod error;
 mod link;
+pub mod metrics;
 mod pacer;
 mod pages;
 mod retry;
@@ -27,6 +29,8 @@ mod retry;
 #[cfg(feature = "google_sheets")]
 pub(crate) use client::shown_url;
 pub use client::{HttpAuth, HttpClient, HttpClientBuilder, HttpRequest, HttpResponse, USER_AGENT};
+#[cfg(feature = "openlineage")]
+pub(crate) use client::{error_chain, tls_config};
 pub use download::ByteStream;
 pub use error::HttpError;
 #[cfg(feature = "google_sheets")]

@@ -213,6 +213,10 @@ impl ShopifyHook {
                 .iter()
                 .any(|e| e.code.as_deref() == Some("THROTTLED"))
             {
+                crate::http::metrics::record_throttled(
+                    self.graphql_client().source_type(),
+                    "graphql_throttled",
+                );
                 self.wait_out_throttling(attempts, cost.as_ref()).await?;
                 continue;
             }

@@ -109,6 +109,7 @@ impl ShopifyHook {
         let graphql = HttpClient::builder(conn)
             .map_err(http_error)?
             .auth(auth)
+            .source_type("shopify")
             .build()
             .map_err(http_error)?;
         let pacer: Arc<dyn Pacer> = throttles.rest.clone();

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use dataforge_core::observe::LineageDataset;
 use dataforge_core::{Batch, BatchSender, ComponentError, RunContext, Source, async_trait};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -126,6 +127,13 @@ fn join_error(e: tokio::task::JoinError) -> ComponentError {
 
 #[async_trait]
 impl Source for FileSource {
+    /// `file://<directory>` and the file's name (or the glob's last part).
+    async fn lineage_dataset(&self, _ctx: &RunContext) -> Option<LineageDataset> {
+        Some(LineageDataset::file(std::path::Path::new(
+            &self.settings.path,
+        )))
+    }
+
     async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError> {
         let batch_size = ctx.batch_size().max(1);
         let cancel = ctx.cancellation().clone();

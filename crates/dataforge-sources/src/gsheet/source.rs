@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use dataforge_core::observe::LineageDataset;
 use dataforge_core::{BatchSender, CompactString, ComponentError, RunContext, Source, async_trait};
 use dataforge_hooks::google_sheets::{
     DateTimeRender, GoogleSheetsHook, SheetInfo, SheetsError, SpreadsheetInfo, ValueOptions,
@@ -176,6 +177,19 @@ fn api_error(spreadsheet: &str, error: SheetsError) -> ComponentError {
 
 #[async_trait]
 impl Source for GsheetSource {
+    /// The spreadsheet (`https://docs.google.com/spreadsheets/d/<ID>`) and its range(s).
+    async fn lineage_dataset(&self, _ctx: &RunContext) -> Option<LineageDataset> {
+        let settings = &*self.settings;
+        let ranges: Vec<String> = settings.ranges.iter().map(ToString::to_string).collect();
+        Some(LineageDataset::new(
+            format!(
+                "https://docs.google.com/spreadsheets/d/{}",
+                settings.spreadsheet_id
+            ),
+            ranges.join(","),
+        ))
+    }
+
     async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError> {
         let settings = &*self.settings;
         let conn = ctx.connection(&settings.conn_id).await?;

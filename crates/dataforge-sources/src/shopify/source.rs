@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use dataforge_core::observe::LineageDataset;
 use dataforge_core::{BatchSender, ComponentError, Record, RunContext, Source, async_trait};
 use dataforge_hooks::http::RetryBudget;
 use dataforge_hooks::shopify::{ShopifyError, ShopifyHook};
@@ -88,6 +89,17 @@ pub(super) fn lock(tracker: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
 
 #[async_trait]
 impl Source for ShopifySource {
+    /// The shop's origin (`https://my-shop.myshopify.com`, no token) and the resource.
+    async fn lineage_dataset(&self, ctx: &RunContext) -> Option<LineageDataset> {
+        let conn = ctx.connection(&self.settings.conn_id).await.ok()?;
+        let host = conn.host()?;
+        let origin = match conn.port() {
+            Some(port) => format!("{}://{host}:{port}", conn.scheme()),
+            None => format!("{}://{host}", conn.scheme()),
+        };
+        Some(LineageDataset::new(origin, self.settings.resource.clone()))
+    }
+
     async fn extract(&self, ctx: &RunContext, out: &mut BatchSender) -> Result<(), ComponentError> {
         let settings = &*self.settings;
         let conn = ctx.connection(&settings.conn_id).await?;
