@@ -66,6 +66,7 @@ fn main() -> ExitCode {
             Command::Trigger(args) => commands::trigger::run(args, cli.log_format).await,
             Command::Backfill(args) => commands::backfill::run(args, cli.log_format).await,
             Command::Runs(args) => commands::runs::run(&args).await,
+            Command::Airflow(args) => commands::airflow::run(&args),
         }
     });
     ExitCode::from(code)
