@@ -53,6 +53,8 @@ pub enum Command {
     Test(TestArgs),
     /// Run a pipeline's dead-lettered rows again through today's chain into its destination.
     Replay(ReplayArgs),
+    /// Run pipelines on Airflow (`export` writes DAG files).
+    Airflow(AirflowArgs),
 }
 
 /// Files or directories of pipeline files.
@@ -206,4 +208,53 @@ pub struct RunsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = RunsFormat::Table)]
     pub format: RunsFormat,
+}
+
+/// Arguments of `dataforge airflow`.
+#[derive(Debug, Args)]
+pub struct AirflowArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AirflowCommand,
+}
+
+/// The `airflow` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AirflowCommand {
+    /// Write one Airflow DAG file per pipeline (`<dag_id>.py`) that runs it with `dataforge run`.
+    Export(AirflowExportArgs),
+}
+
+/// The Airflow operator an exported task uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AirflowOperator {
+    /// A `BashOperator` running `dataforge` on the Airflow worker.
+    Bash,
+    /// A `KubernetesPodOperator` running `dataforge` in `--image`.
+    Kubernetes,
+}
+
+/// Arguments of `dataforge airflow export`.
+#[derive(Debug, Args)]
+pub struct AirflowExportArgs {
+    /// Pipeline files, or directories searched for `*.json`.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The directory the DAG files are written to (Airflow's dags folder).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The operator of the task.
+    #[arg(long, value_enum, default_value_t = AirflowOperator::Bash)]
+    pub operator: AirflowOperator,
+    /// The container image (with `dataforge` and the pipeline files) for `--operator kubernetes`.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// The `dataforge` executable the task runs (default: this one, by its absolute path; in
+    /// a pod: `dataforge`).
+    #[arg(long)]
+    pub dataforge_bin: Option<PathBuf>,
+    /// The directory relative paths in pipeline files are read from on the worker (default:
+    /// the current directory; `--operator bash` only).
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
 }

@@ -70,6 +70,7 @@ fn main() -> ExitCode {
             Command::Runs(args) => commands::runs::run(&args).await,
             Command::Test(args) => commands::test::run(&args),
             Command::Replay(args) => commands::replay::run(args, cli.log_format).await,
+            Command::Airflow(args) => commands::airflow::run(&args),
         }
     });
     ExitCode::from(code)

@@ -1,7 +1,7 @@
 //! Connections: a `conn_id` names a URI kept outside pipeline files.
 //!
-//! [`EnvConnections`] reads `DATAFORGE_CONN_<CONN_ID>` (as Airflow's `AIRFLOW_CONN_*`); an
-//! application plugs its own secrets backend by implementing [`ConnectionProvider`].
+//! [`EnvConnections`] reads `DATAFORGE_CONN_<CONN_ID>`, then Airflow's `AIRFLOW_CONN_<CONN_ID>`
+//! (its URI and JSON forms, see [`crate::airflow_connection`]); an application plugs its own secrets backend by implementing [`ConnectionProvider`].
 //! Passwords and secret query parameters never show in `Debug`, `Display`, logs or errors.
 
 use std::collections::BTreeMap;
@@ -277,7 +277,8 @@ pub trait ConnectionProvider: Send + Sync + 'static {
     async fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError>;
 }
 
-/// Connections from `DATAFORGE_CONN_<CONN_ID upper-cased>` environment variables.
+/// Connections from `DATAFORGE_CONN_<CONN_ID upper-cased>` environment variables, falling back
+/// to Airflow's `AIRFLOW_CONN_<CONN_ID upper-cased>` (URI or JSON form).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct EnvConnections;
 
@@ -289,19 +290,35 @@ impl EnvConnections {
             conn_id.to_ascii_uppercase().replace(['-', '.', ' '], "_")
         )
     }
+
+    /// Resolves `conn_id` from variables read with `var`: `DATAFORGE_CONN_<ID>` first, then
+    /// `AIRFLOW_CONN_<ID>` (an empty value counts as unset).
+    ///
+    /// # Errors
+    /// As [`ConnectionProvider::connection`].
+    pub fn resolve(
+        conn_id: &str,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Connection, ConnectionError> {
+        let ours = Self::variable(conn_id);
+        if let Some(uri) = var(&ours).filter(|v| !v.is_empty()) {
+            return Connection::parse(conn_id, &uri);
+        }
+        let airflow = crate::airflow_connection::airflow_variable(conn_id);
+        if let Some(value) = var(&airflow).filter(|v| !v.is_empty()) {
+            return crate::airflow_connection::airflow_connection(conn_id, &value);
+        }
+        Err(ConnectionError::Missing {
+            conn_id: conn_id.to_owned(),
+            hint: format!("the environment variable {ours} to its URI (or Airflow's {airflow})"),
+        })
+    }
 }
 
 #[async_trait::async_trait]
 impl ConnectionProvider for EnvConnections {
     async fn connection(&self, conn_id: &str) -> Result<Connection, ConnectionError> {
-        let var = Self::variable(conn_id);
-        match std::env::var(&var) {
-            Ok(uri) if !uri.is_empty() => Connection::parse(conn_id, &uri),
-            _ => Err(ConnectionError::Missing {
-                conn_id: conn_id.to_owned(),
-                hint: format!("the environment variable {var} to its URI"),
-            }),
-        }
+        Self::resolve(conn_id, |name| std::env::var(name).ok())
     }
 }
 
@@ -393,6 +410,33 @@ mod tests {
             missing
                 .to_string()
                 .contains("DATAFORGE_CONN_SURELY_NOT_DEFINED_HERE")
+        );
+    }
+
+    #[test]
+    fn dataforge_variables_win_over_airflow_ones() {
+        let vars = std::collections::HashMap::from([
+            ("DATAFORGE_CONN_PG", "postgres://ours@db/ours"),
+            ("AIRFLOW_CONN_PG", "postgres://theirs@db/theirs"),
+            ("DATAFORGE_CONN_EMPTY", ""),
+            (
+                "AIRFLOW_CONN_EMPTY",
+                r#"{"conn_type": "postgres", "host": "db", "schema": "af"}"#,
+            ),
+            ("AIRFLOW_CONN_AF_ONLY", "postgresql://af@db:5433/af"),
+        ]);
+        let var = |name: &str| vars.get(name).map(|v| (*v).to_owned());
+        let pg = EnvConnections::resolve("pg", var).expect("defined");
+        assert_eq!(pg.username(), "ours");
+        let empty = EnvConnections::resolve("empty", var).expect("falls back");
+        assert_eq!(empty.path(), "af");
+        let af = EnvConnections::resolve("af_only", var).expect("falls back");
+        assert_eq!((af.scheme(), af.port()), ("postgres", Some(5433)));
+        let missing = EnvConnections::resolve("nowhere", var).expect_err("missing");
+        assert!(
+            missing.to_string().contains("DATAFORGE_CONN_NOWHERE")
+                && missing.to_string().contains("AIRFLOW_CONN_NOWHERE"),
+            "{missing}"
         );
     }
 }

@@ -11,7 +11,8 @@
 //!   batches through bounded channels with retries, cancellation and a [`RunReport`].
 //! - [`Timetable`], [`DataInterval`] and [`Clock`]: Airflow's schedule semantics (cron in a
 //!   time zone, catchup, `end_date`, `@once`) as pure functions, and a clock tests can move.
-//! - [`ConnectionProvider`]: `conn_id` → URI, from `DATAFORGE_CONN_*` by default.
+//! - [`ConnectionProvider`]: `conn_id` → URI, from `DATAFORGE_CONN_*` by default (falling back
+//!   to Airflow's `AIRFLOW_CONN_*`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -114,6 +115,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod airflow_connection;
 pub mod component;
 pub mod config;
 pub mod connection;

@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub mod airflow;
 pub mod backfill;
 pub mod components;
 pub mod list;
