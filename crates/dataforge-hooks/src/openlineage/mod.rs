@@ -1,4 +1,4 @@
-//! OpenLineage: a START and a COMPLETE or FAIL [run event](event) for each run (OpenLineage
+//! OpenLineage: a START and a COMPLETE or FAIL run event for each run (OpenLineage
 //! spec 2-0-2, as the 1.x clients send it), sent by an [`OpenLineageObserver`] added to
 //! [`RunOptions::observers`](dataforge_core::RunOptions::observers), over HTTP or to a file
 //! ([`Transport`]).
