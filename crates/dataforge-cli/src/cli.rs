@@ -53,6 +53,8 @@ pub enum Command {
     Test(TestArgs),
     /// Run a pipeline's dead-lettered rows again through today's chain into its destination.
     Replay(ReplayArgs),
+    /// Say what a run would do to each destination, from a sample of its source (no data moves).
+    Plan(crate::commands::plan::PlanArgs),
 }
 
 /// Files or directories of pipeline files.

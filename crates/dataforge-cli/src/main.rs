@@ -68,6 +68,7 @@ fn main() -> ExitCode {
             Command::Runs(args) => commands::runs::run(&args).await,
             Command::Test(args) => commands::test::run(&args),
             Command::Replay(args) => commands::replay::run(args, cli.log_format).await,
+            Command::Plan(args) => commands::plan::run(args).await,
         }
     });
     ExitCode::from(code)

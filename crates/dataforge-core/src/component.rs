@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use crate::context::RunContext;
 use crate::error::ComponentError;
+use crate::plan::DestinationPlan;
 use crate::projection::Projection;
 use crate::state::State;
 use crate::stream::{Batch, BatchReceiver, BatchSender, Prepared};
@@ -361,6 +362,20 @@ pub trait Destination: Send + Sync + 'static {
     /// transform's do, instead of failing the load half-way. The default checks nothing.
     fn row_check(&self) -> Option<Arc<dyn Transform>> {
         None
+    }
+
+    /// What loading `sample` (rows that came out of the chain) would change in the target,
+    /// found by reading it, never by changing it: no DDL, no locks. `dataforge plan` calls it.
+    /// The default, `None`, means this destination cannot plan.
+    ///
+    /// # Errors
+    /// The target cannot be read (an unreachable database): a plan is never a guess.
+    async fn plan(
+        &self,
+        _sample: &[Record],
+        _ctx: &RunContext,
+    ) -> Result<Option<DestinationPlan>, ComponentError> {
+        Ok(None)
     }
 }
 

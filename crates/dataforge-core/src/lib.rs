@@ -121,6 +121,7 @@ pub mod context;
 pub mod error;
 pub mod pipeline;
 pub mod pipeline_tests;
+pub mod plan;
 pub mod projection;
 pub mod registry;
 pub mod run_local;
@@ -146,6 +147,7 @@ pub use error::{
     Stage, clip, error_chain,
 };
 pub use pipeline::{IntoComponent, Named, Pipeline, PipelineBuilder, RunSettings, TransformStep};
+pub use plan::{DestinationPlan, PipelinePlan, PlannedColumn, RejectedGroup, Widening};
 pub use projection::Projection;
 pub use registry::{
     BuiltTransform, ComponentKind, DestinationFactory, Registration, Registry, SourceFactory,

@@ -3,6 +3,7 @@
 pub mod backfill;
 pub mod components;
 pub mod list;
+pub mod plan;
 pub mod replay;
 pub mod run;
 pub mod run_one;
