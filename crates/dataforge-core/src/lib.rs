@@ -9,6 +9,8 @@
 //! - [`PipelineConfig`] and [`load_paths`]: pipeline JSON files, every error reported at once.
 //! - [`Pipeline`]: built from config or with [`Pipeline::builder`]; [`Pipeline::run`] streams
 //!   batches through bounded channels with retries, cancellation and a [`RunReport`].
+//! - [`Pipeline::plan`]: what a run would do to its destination, from a sample of its source
+//!   ([`PipelinePlan`], [`DestinationPlan`]); nothing is written.
 //! - [`Timetable`], [`DataInterval`] and [`Clock`]: Airflow's schedule semantics (cron in a
 //!   time zone, catchup, `end_date`, `@once`) as pure functions, and a clock tests can move.
 //! - [`ConnectionProvider`]: `conn_id` → URI, from `DATAFORGE_CONN_*` by default.

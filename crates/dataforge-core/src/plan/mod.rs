@@ -272,3 +272,6 @@ fn group_rejected(
     }
     groups
 }
+
+#[cfg(test)]
+mod tests;
