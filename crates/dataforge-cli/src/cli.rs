@@ -55,6 +55,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run pipelines on Airflow (`export` writes DAG files).
     Airflow(AirflowArgs),
+    /// Say what a run would do to each destination, from a sample of its source (no data moves).
+    Plan(crate::commands::plan::PlanArgs),
 }
 
 /// Files or directories of pipeline files.

@@ -71,6 +71,7 @@ fn main() -> ExitCode {
             Command::Test(args) => commands::test::run(&args),
             Command::Replay(args) => commands::replay::run(args, cli.log_format).await,
             Command::Airflow(args) => commands::airflow::run(&args),
+            Command::Plan(args) => commands::plan::run(args).await,
         }
     });
     ExitCode::from(code)

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use crate::context::RunContext;
 use crate::error::ComponentError;
 use crate::observe::{DatasetField, LineageDataset};
+use crate::plan::DestinationPlan;
 use crate::projection::Projection;
 use crate::state::State;
 use crate::stream::{Batch, BatchReceiver, BatchSender, Prepared};
@@ -388,6 +389,20 @@ pub trait Destination: Send + Sync + 'static {
     /// not said.
     async fn lineage_dataset(&self, _ctx: &RunContext) -> Option<LineageDataset> {
         None
+    }
+
+    /// What loading `sample` (rows that came out of the chain) would change in the target,
+    /// found by reading it, never by changing it: no DDL, no locks. `dataforge plan` calls it.
+    /// The default, `None`, means this destination cannot plan.
+    ///
+    /// # Errors
+    /// The target cannot be read (an unreachable database): a plan is never a guess.
+    async fn plan(
+        &self,
+        _sample: &[Record],
+        _ctx: &RunContext,
+    ) -> Result<Option<DestinationPlan>, ComponentError> {
+        Ok(None)
     }
 }
 

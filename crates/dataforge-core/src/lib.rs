@@ -9,6 +9,8 @@
 //! - [`PipelineConfig`] and [`load_paths`]: pipeline JSON files, every error reported at once.
 //! - [`Pipeline`]: built from config or with [`Pipeline::builder`]; [`Pipeline::run`] streams
 //!   batches through bounded channels with retries, cancellation and a [`RunReport`].
+//! - [`Pipeline::plan`]: what a run would do to its destination, from a sample of its source
+//!   ([`PipelinePlan`], [`DestinationPlan`]); nothing is written.
 //! - [`Timetable`], [`DataInterval`] and [`Clock`]: Airflow's schedule semantics (cron in a
 //!   time zone, catchup, `end_date`, `@once`) as pure functions, and a clock tests can move.
 //! - [`ConnectionProvider`]: `conn_id` → URI, from `DATAFORGE_CONN_*` by default (falling back
@@ -124,6 +126,7 @@ pub mod error;
 pub mod observe;
 pub mod pipeline;
 pub mod pipeline_tests;
+pub mod plan;
 pub mod projection;
 pub mod registry;
 pub mod run_local;
@@ -149,6 +152,7 @@ pub use error::{
     Stage, clip, error_chain,
 };
 pub use pipeline::{IntoComponent, Named, Pipeline, PipelineBuilder, RunSettings, TransformStep};
+pub use plan::{DestinationPlan, PipelinePlan, PlannedColumn, RejectedGroup, Widening};
 pub use projection::Projection;
 pub use registry::{
     BuiltTransform, ComponentKind, DestinationFactory, Registration, Registry, SourceFactory,

@@ -23,6 +23,17 @@ pub enum WriteMode {
     Upsert,
 }
 
+impl WriteMode {
+    /// The name a pipeline file uses (`replace`, `append`, `upsert`).
+    pub fn name(self) -> &'static str {
+        match self {
+            WriteMode::Replace => "replace",
+            WriteMode::Append => "append",
+            WriteMode::Upsert => "upsert",
+        }
+    }
+}
+
 /// One string or a list of strings (`"id"` or `["shop", "id"]`).
 #[derive(
     Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, dataforge_core::schemars::JsonSchema,

@@ -4,6 +4,7 @@ pub mod airflow;
 pub mod backfill;
 pub mod components;
 pub mod list;
+pub mod plan;
 pub mod replay;
 pub mod run;
 pub mod run_one;

@@ -7,8 +7,9 @@
 
 use crate::error::BoxError;
 
-/// Decides, right before a destination commits, whether the load may commit (see the
-/// [module](self) docs). Set it in [`RunOptions::commit_guard`](super::RunOptions::commit_guard);
+/// Decides, right before a destination commits, whether the load may commit: a process that
+/// lost its run's lease refuses, and the load rolls back instead of committing a second copy.
+/// Set it in [`RunOptions::commit_guard`](super::RunOptions::commit_guard);
 /// destinations reach it through [`RunContext::before_commit`](crate::RunContext::before_commit).
 ///
 /// ```

@@ -165,6 +165,14 @@ impl Widen {
             Widen::Numeric => "numeric",
         }
     }
+
+    /// The encoder of the widened column.
+    pub(crate) fn encoder(self) -> Encoder {
+        match self {
+            Widen::Bigint => Encoder::Int8,
+            Widen::Numeric => Encoder::Numeric,
+        }
+    }
 }
 
 /// Why a value does not fit a column (the caller adds the column and the row).

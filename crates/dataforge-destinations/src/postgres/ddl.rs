@@ -70,18 +70,25 @@ fn query_err(
     }
 }
 
-/// Creates the schema when it is missing (checked first: `CREATE SCHEMA IF NOT EXISTS` needs
-/// the database's CREATE privilege even when the schema exists).
-pub(crate) async fn ensure_schema(client: &Client, table: &TableName) -> Result<(), PostgresError> {
-    let exists = client
+/// True when the table's schema exists.
+pub(crate) async fn schema_exists(
+    client: &Client,
+    table: &TableName,
+) -> Result<bool, PostgresError> {
+    Ok(client
         .query_opt(
             "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
             &[&table.schema],
         )
         .await
         .map_err(query_err("schema lookup", table))?
-        .is_some();
-    if !exists {
+        .is_some())
+}
+
+/// Creates the schema when it is missing (checked first: `CREATE SCHEMA IF NOT EXISTS` needs
+/// the database's CREATE privilege even when the schema exists).
+pub(crate) async fn ensure_schema(client: &Client, table: &TableName) -> Result<(), PostgresError> {
+    if !schema_exists(client, table).await? {
         client
             .batch_execute(&format!(
                 "CREATE SCHEMA IF NOT EXISTS {}",
@@ -192,15 +199,13 @@ pub(crate) async fn primary_key_columns(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// Makes sure `ON CONFLICT (key)` finds an arbiter: a valid, non-partial, non-deferrable
-/// unique index on exactly the key columns (in any order). When there is none, one is created
-/// in the load's transaction; when the table's rows hold duplicate keys, that is an error
-/// naming the table and the columns.
-pub(crate) async fn ensure_unique_key(
+/// True when `ON CONFLICT (key)` finds an arbiter: a valid, non-partial, non-deferrable unique
+/// index on exactly the key columns (in any order). Reads the catalog only.
+pub(crate) async fn has_unique_key(
     client: &Client,
     table: &TableName,
     key: &[String],
-) -> Result<(), PostgresError> {
+) -> Result<bool, PostgresError> {
     let found = client
         .query_opt(
             "SELECT 1 FROM pg_catalog.pg_index i \
@@ -220,7 +225,18 @@ pub(crate) async fn ensure_unique_key(
         )
         .await
         .map_err(query_err("unique key lookup", table))?;
-    if found.is_some() {
+    Ok(found.is_some())
+}
+
+/// Makes sure `ON CONFLICT (key)` finds an arbiter ([`has_unique_key`]). When there is none,
+/// one is created in the load's transaction; when the table's rows hold duplicate keys, that
+/// is an error naming the table and the columns.
+pub(crate) async fn ensure_unique_key(
+    client: &Client,
+    table: &TableName,
+    key: &[String],
+) -> Result<(), PostgresError> {
+    if has_unique_key(client, table, key).await? {
         return Ok(());
     }
     let columns = key.join(", ");

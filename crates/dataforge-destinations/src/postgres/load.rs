@@ -45,9 +45,9 @@ const ROW_COL: &str = "__dataforge_row";
 /// Loads batches into a PostgreSQL table.
 #[derive(Debug, Clone)]
 pub struct PostgresDestination {
-    cfg: PostgresConfig,
-    table: TableName,
-    primary_key: Vec<String>,
+    pub(super) cfg: PostgresConfig,
+    pub(super) table: TableName,
+    pub(super) primary_key: Vec<String>,
     pre_sql: Vec<String>,
     post_sql: Vec<String>,
 }
@@ -78,6 +78,30 @@ impl PostgresDestination {
             .get(name)
             .cloned()
             .unwrap_or_else(|| inferred.postgres().to_owned())
+    }
+
+    /// The columns (name, SQL type) of the table a load creates for `inferred`.
+    pub(super) fn columns_to_create(
+        &self,
+        inferred: &[(CompactString, ColumnType)],
+    ) -> Vec<(String, String)> {
+        inferred
+            .iter()
+            .map(|(n, t)| (n.to_string(), self.sql_type(n, *t)))
+            .collect()
+    }
+
+    /// The columns (name, SQL type) of `inferred` a load adds to a table that has `existing`.
+    pub(super) fn columns_to_add(
+        &self,
+        inferred: &[(CompactString, ColumnType)],
+        existing: &[ServerColumn],
+    ) -> Vec<(String, String)> {
+        inferred
+            .iter()
+            .filter(|(n, _)| !existing.iter().any(|c| c.name == n.as_str()))
+            .map(|(n, t)| (n.to_string(), self.sql_type(n, *t)))
+            .collect()
     }
 
     async fn run(
@@ -132,10 +156,7 @@ impl PostgresDestination {
         }
         let server = match existing {
             None => {
-                let cols: Vec<(String, String)> = inferred
-                    .iter()
-                    .map(|(n, t)| (n.to_string(), self.sql_type(n, *t)))
-                    .collect();
+                let cols = self.columns_to_create(&inferred);
                 let sql = ddl::create_table_sql(&self.table, &cols, &self.primary_key);
                 tracing::info!(table = %self.table.display(), "creating table");
                 client
@@ -145,11 +166,7 @@ impl PostgresDestination {
                 self.server_columns(client).await?
             }
             Some(cols) => {
-                let new: Vec<(String, String)> = inferred
-                    .iter()
-                    .filter(|(n, _)| !cols.iter().any(|c| c.name == n.as_str()))
-                    .map(|(n, t)| (n.to_string(), self.sql_type(n, *t)))
-                    .collect();
+                let new = self.columns_to_add(&inferred, &cols);
                 if new.is_empty() {
                     cols
                 } else {
@@ -267,7 +284,7 @@ impl PostgresDestination {
     }
 
     /// Resolves `conn_id` and connects.
-    async fn connect(&self, ctx: &RunContext) -> Result<Client, ComponentError> {
+    pub(super) async fn connect(&self, ctx: &RunContext) -> Result<Client, ComponentError> {
         let conn = ctx.connection(&self.cfg.conn_id).await.map_err(|source| {
             PostgresError::Connection {
                 conn_id: self.cfg.conn_id.clone(),
@@ -911,6 +928,15 @@ impl Destination for PostgresDestination {
 
     fn row_check(&self) -> Option<std::sync::Arc<dyn dataforge_core::Transform>> {
         Some(std::sync::Arc::new(super::row_check::NulCheck))
+    }
+
+    /// Reads the table (never changes it) and compares it with what a load of `sample` needs.
+    async fn plan(
+        &self,
+        sample: &[Record],
+        ctx: &RunContext,
+    ) -> Result<Option<dataforge_core::DestinationPlan>, ComponentError> {
+        self.plan_sample(sample, ctx).await.map(Some)
     }
 
     async fn load(

@@ -15,6 +15,7 @@ mod ddl;
 pub mod error;
 pub mod load;
 mod lock;
+mod plan;
 mod row_check;
 mod state_table;
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! is not rewritten. One load at a time per database file: a lock file beside it
 //! ([`FileLock`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -32,8 +32,8 @@ use crate::write_mode::WriteMode;
 /// Loads batches into a SQLite table.
 #[derive(Debug, Clone)]
 pub struct SqliteDestination {
-    cfg: SqliteConfig,
-    primary_key: Vec<String>,
+    pub(super) cfg: SqliteConfig,
+    pub(super) primary_key: Vec<String>,
 }
 
 /// Quotes an SQLite identifier.
@@ -53,7 +53,7 @@ impl SqliteDestination {
 
 /// How values are checked against a column's declared type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Boolean,
     Integer,
     Real,
@@ -64,7 +64,7 @@ enum Kind {
 }
 
 impl Kind {
-    fn of_declared(t: &str) -> Kind {
+    pub(super) fn of_declared(t: &str) -> Kind {
         let t = t.to_ascii_uppercase();
         if t.starts_with("BOOL") {
             Kind::Boolean
@@ -84,7 +84,7 @@ impl Kind {
         }
     }
 
-    fn fits(self, v: &Value) -> bool {
+    pub(super) fn fits(self, v: &Value) -> bool {
         match (self, v) {
             (Kind::Any, _) | (_, Value::Null) => true,
             (Kind::Boolean, Value::Bool(_)) => true,
@@ -137,7 +137,7 @@ struct Writer {
     table: String,
     mode: WriteMode,
     primary_key: Vec<String>,
-    overrides: std::collections::BTreeMap<String, String>,
+    overrides: BTreeMap<String, String>,
     columns: Vec<Column>,
     index: HashMap<CompactString, usize>,
     insert_sql: String,
@@ -166,27 +166,7 @@ impl Writer {
     }
 
     fn declared_columns(&self) -> Result<Vec<(String, String)>, ComponentError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, type FROM pragma_table_info(?1)")
-            .map_err(self.sql_err("table lookup"))?;
-        let rows = stmt
-            .query_map([&self.table], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(self.sql_err("table lookup"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.sql_err("table lookup"));
-        // The binding ends the borrow of `stmt` before it is dropped.
-        #[allow(clippy::let_and_return)]
-        rows
-    }
-
-    fn sql_type(&self, name: &str, t: ColumnType) -> String {
-        self.overrides
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| t.sqlite().to_owned())
+        declared_columns(&self.conn, &self.table).map_err(self.sql_err("table lookup"))
     }
 
     /// Begins, creates or widens the table, empties it for `replace`.
@@ -196,9 +176,9 @@ impl Writer {
             .map_err(self.sql_err("BEGIN"))?;
         let existing = self.declared_columns()?;
         if existing.is_empty() {
-            let mut parts: Vec<String> = inferred
+            let mut parts: Vec<String> = columns_to_create(&self.overrides, inferred)
                 .iter()
-                .map(|(n, t)| format!("{} {}", ident(n), self.sql_type(n, *t)))
+                .map(|(n, t)| format!("{} {t}", ident(n)))
                 .collect();
             if !self.primary_key.is_empty() {
                 let key: Vec<String> = self.primary_key.iter().map(|k| ident(k)).collect();
@@ -233,18 +213,15 @@ impl Writer {
         wanted: &[(CompactString, ColumnType)],
         existing: &[(String, String)],
     ) -> Result<(), ComponentError> {
-        for (n, t) in wanted {
-            if !existing.iter().any(|(e, _)| e == n.as_str()) {
-                let sql = format!(
-                    "ALTER TABLE {} ADD COLUMN {} {}",
-                    ident(&self.table),
-                    ident(n),
-                    self.sql_type(n, *t)
-                );
-                self.conn
-                    .execute_batch(&sql)
-                    .map_err(self.sql_err("ADD COLUMN"))?;
-            }
+        for (n, t) in columns_to_add(&self.overrides, wanted, existing) {
+            let sql = format!(
+                "ALTER TABLE {} ADD COLUMN {} {t}",
+                ident(&self.table),
+                ident(&n),
+            );
+            self.conn
+                .execute_batch(&sql)
+                .map_err(self.sql_err("ADD COLUMN"))?;
         }
         Ok(())
     }
@@ -418,6 +395,55 @@ impl Writer {
     }
 }
 
+/// The declared columns (name, declared type) of `table`, in order; empty when it does not
+/// exist.
+pub(super) fn declared_columns(
+    conn: &rusqlite::Connection,
+    table: &str,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare("SELECT name, type FROM pragma_table_info(?1)")?;
+    let rows = stmt
+        .query_map([table], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>();
+    // The binding ends the borrow of `stmt` before it is dropped.
+    #[allow(clippy::let_and_return)]
+    rows
+}
+
+/// The SQL type for a new column: the user's override, else the inferred type.
+fn sql_type(overrides: &BTreeMap<String, String>, name: &str, t: ColumnType) -> String {
+    overrides
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| t.sqlite().to_owned())
+}
+
+/// The columns (name, SQL type) of the table a load creates for `inferred`.
+pub(super) fn columns_to_create(
+    overrides: &BTreeMap<String, String>,
+    inferred: &[(CompactString, ColumnType)],
+) -> Vec<(String, String)> {
+    inferred
+        .iter()
+        .map(|(n, t)| (n.to_string(), sql_type(overrides, n, *t)))
+        .collect()
+}
+
+/// The columns (name, SQL type) of `inferred` a load adds to a table with `existing` columns.
+pub(super) fn columns_to_add(
+    overrides: &BTreeMap<String, String>,
+    inferred: &[(CompactString, ColumnType)],
+    existing: &[(String, String)],
+) -> Vec<(String, String)> {
+    inferred
+        .iter()
+        .filter(|(n, _)| !existing.iter().any(|(e, _)| e == n.as_str()))
+        .map(|(n, t)| (n.to_string(), sql_type(overrides, n, *t)))
+        .collect()
+}
+
 /// The journal modes a database can be put back in (SQLite's names, as `PRAGMA journal_mode`
 /// reports them).
 const JOURNAL_MODES: [&str; 5] = ["delete", "truncate", "persist", "memory", "off"];
@@ -584,6 +610,15 @@ impl Destination for SqliteDestination {
             }
             .into_component()
         })
+    }
+
+    /// Reads the table (never changes it) and compares it with what a load of `sample` needs.
+    async fn plan(
+        &self,
+        sample: &[Record],
+        _ctx: &RunContext,
+    ) -> Result<Option<dataforge_core::DestinationPlan>, ComponentError> {
+        self.plan_sample(sample).await.map(Some)
     }
 
     async fn load(

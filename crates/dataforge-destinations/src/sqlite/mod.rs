@@ -9,6 +9,7 @@
 pub mod config;
 pub mod error;
 pub mod load;
+mod plan;
 mod state_table;
 #[cfg(test)]
 mod tests;
