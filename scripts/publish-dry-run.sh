@@ -5,14 +5,14 @@
 # 1. `cargo publish --workspace --dry-run --no-verify` (cargo 1.90+): packages every crate
 #    whose `publish` is not false, in dependency order (core, hooks, sources, destinations,
 #    transforms, cli), resolving the unpublished siblings through a temporary local registry,
-#    without building them (step 3 does). Nothing is uploaded. `--allow-dirty`: it checks the
-#    working tree as it is (CI's checkout is clean anyway).
+#    without building them (step 3 builds the libraries). Nothing is uploaded.
+#    `--allow-dirty`: it checks the working tree as it is (CI's checkout is clean anyway).
 # 2. Every .crate holds README.md, LICENSE-MIT and LICENSE-APACHE, and its README's links are
 #    absolute (crates.io shows the README out of the repository, where a relative link breaks).
 # 3. The packaged crates build and their doc tests pass: the .crate files are unpacked into one
 #    throwaway workspace, `$CARGO_TARGET_DIR/package-doctests`, whose `[patch.crates-io]`
 #    points the dataforge-* dependencies at the unpacked siblings; `cargo test --doc -p CRATE`
-#    runs there for each library, with its default features, and the CLI is built there. A file
+#    runs there for each library, with its default features. A file
 #    missing from a package, a dependency only a path can find, a doc test that needs a file
 #    outside its package, or a feature only the workspace's dev-dependencies turn on
 #    (dataforge-core's `test-utils` comes from a path-only self dev-dependency, which packaging
@@ -34,9 +34,10 @@ packages="$target/package"
 export CARGO_TARGET_DIR="$target"
 
 echo "== 1. cargo publish --workspace --dry-run --no-verify (package, in dependency order)"
-# `--no-verify`: step 3 builds every package from its .crate file (the libraries through their
-# doc tests, the CLI with `cargo build`), sharing this target directory's dependencies; cargo's
-# own verification built them all again in a directory of its own (3-4 minutes cold in CI).
+# `--no-verify`: step 3 builds every library from its .crate file (through its doc tests),
+# sharing this target directory's dependencies; cargo's own verification built them all again
+# in a directory of its own (3-4 minutes of a cold CI). The CLI's package is checked for its
+# files and dependencies here, not built.
 cargo publish --workspace --dry-run --no-verify --allow-dirty "$@"
 
 # The same packages again, kept this time (a dry run keeps its .crate files in a temporary
@@ -108,9 +109,6 @@ for crate in "${crates[@]}"; do
     if grep -q '^\[lib\]' "$work/$base/Cargo.toml"; then
         echo "-- ${base%-*}"
         (cd "$work" && cargo test --doc --quiet -p "${base%-*}")
-    else
-        echo "-- ${base%-*} (binary: built from its package)"
-        (cd "$work" && cargo build --quiet -p "${base%-*}")
     fi
 done
 
