@@ -205,3 +205,52 @@ fn replay_says_why_it_cannot_find_the_dead_letters() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn a_row_a_skipping_step_still_rejects_stays_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "orders.jsonl", "");
+    // Dead letters from an earlier version of the pipeline; today its rule skips bad rows.
+    let letters = [
+        json!({"pipeline": "skipper", "run_id": "r1", "transform": "transforms[0] validate",
+               "reason": "too big", "record": {"id": 1, "amount": 50}}),
+        json!({"pipeline": "skipper", "run_id": "r1", "transform": "transforms[0] validate",
+               "reason": "too big", "record": {"id": 2, "amount": 5000}}),
+    ];
+    let content: String = letters.iter().map(|l| format!("{l}\n")).collect();
+    write(d, "old_rejects.jsonl", &content);
+    let p = json!({
+        "dag_id": "skipper",
+        "schedule_interval": null,
+        "source": {"type": "file", "path": "orders.jsonl", "format": "jsonl"},
+        "transforms": [{"type": "validate", "on_error": "skip", "rules": {"amount": {"max": 100}}}],
+        "destination": {"type": "sqlite", "path": "t.db", "table": "t", "write_mode": "append"}
+    });
+    write(d, "p.json", &p.to_string());
+    let out = dataforge(
+        d,
+        &[
+            "replay",
+            "p.json",
+            "--pipeline",
+            "skipper",
+            "--from",
+            "old_rejects.jsonl",
+        ],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("replayed 2 dead letter(s) of skipper: 1 loaded, 1 still rejected"),
+        "{stdout}"
+    );
+    let kept: Vec<Value> = std::fs::read_to_string(d.join("old_rejects.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["record"]["id"], 2);
+}

@@ -3,7 +3,8 @@
 //! stay in it, once, with today's transform and reason.
 //!
 //! The replay is an ordinary recorded run of the pipeline whose source is the dead-lettered
-//! rows and whose dead letters go to a scratch file. Only when its load committed is the
+//! rows and whose dead letters go to a scratch file (steps that `skip` rows dead-letter them
+//! for the replay, so no replayed row is dropped). Only when its load committed is the
 //! dead-letter file rewritten (under the file's target lock, held from the read: a run that
 //! appends dead letters meanwhile waits): the replayed lines out, the new dead letters in.
 
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use dataforge_core::chrono::Utc;
 use dataforge_core::config::LoadedPipeline;
-use dataforge_core::{Pipeline, Registry, RunContext, RunTrigger};
+use dataforge_core::{OnError, Pipeline, Registry, RunContext, RunTrigger};
 use dataforge_destinations::target_lock::FileLock;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -200,6 +201,8 @@ fn dead_letter_file(lp: &LoadedPipeline) -> Result<PathBuf, String> {
 }
 
 /// The pipeline with the dead-lettered rows as its source and a scratch dead-letter file.
+/// A step that would `skip` a row dead-letters it instead: a replayed row leaves the file only
+/// by loading, or by failing into the scratch file that goes back into it.
 fn replay_pipeline(
     lp: &LoadedPipeline,
     registry: &Registry,
@@ -208,6 +211,14 @@ fn replay_pipeline(
 ) -> Result<LoadedPipeline, u8> {
     let mut config = lp.config.clone();
     config.source = json!({"type": "file", "path": rows, "format": "jsonl"});
+    for step in &mut config.transforms {
+        if step.on_error == OnError::Skip {
+            step.on_error = OnError::DeadLetter;
+        }
+    }
+    if config.destination_on_error == OnError::Skip {
+        config.destination_on_error = OnError::DeadLetter;
+    }
     config.dead_letter = Some(json!({
         "type": "file", "path": rejected, "format": "jsonl", "write_mode": "replace"
     }));
