@@ -154,16 +154,7 @@ async fn plan_one(
 ) -> Outcome {
     let run_id = RunOptions::new_run_id();
     let logical_date = now_to_the_second();
-    let prev = dataforge_core::state::prev_data_interval_end_success(
-        store.as_ref(),
-        &lp.config.dag_id,
-        logical_date,
-    )
-    .await;
-    let templates = lp
-        .config
-        .template_context(run_id.clone(), logical_date)
-        .with_prev_data_interval_end_success(prev);
+    let templates = super::run_one::run_templates(lp, store, &run_id, logical_date).await;
     let pipeline = match lp.pipeline_for(&templates, registry) {
         Ok(p) => p,
         Err(errors) => {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use dataforge_core::chrono::{DateTime, Utc};
 use dataforge_core::config::LoadedPipeline;
+use dataforge_core::template::TemplateContext;
 use dataforge_core::{
     Progress, Registry, RunOptions, RunRecord, RunReport, RunTrigger, StateStore,
 };
@@ -60,6 +61,25 @@ pub async fn run_one(
     }
 }
 
+/// The templates' context for the run `run_id` of `lp` at `logical_date`: its data interval,
+/// and the end of the last successful one (from the run history).
+pub(crate) async fn run_templates(
+    lp: &LoadedPipeline,
+    store: &Arc<dyn StateStore>,
+    run_id: &str,
+    logical_date: DateTime<Utc>,
+) -> TemplateContext {
+    let prev = dataforge_core::state::prev_data_interval_end_success(
+        store.as_ref(),
+        &lp.config.dag_id,
+        logical_date,
+    )
+    .await;
+    lp.config
+        .template_context(run_id, logical_date)
+        .with_prev_data_interval_end_success(prev)
+}
+
 /// Renders the pipeline for this run (`None`, with the reasons on stderr and a line on stdout,
 /// when its config does not render), records the run as started, runs it with progress shown,
 /// and records how it ended: what `run`, `trigger` and `backfill` share.
@@ -73,16 +93,7 @@ pub(crate) async fn execute(
     log_format: LogFormat,
 ) -> Option<RunReport> {
     let run_id = RunOptions::new_run_id();
-    let prev = dataforge_core::state::prev_data_interval_end_success(
-        store.as_ref(),
-        &lp.config.dag_id,
-        logical_date,
-    )
-    .await;
-    let templates = lp
-        .config
-        .template_context(run_id.clone(), logical_date)
-        .with_prev_data_interval_end_success(prev);
+    let templates = run_templates(lp, store, &run_id, logical_date).await;
     let pipeline = match lp.pipeline_for(&templates, registry) {
         Ok(p) => p,
         Err(errors) => {
