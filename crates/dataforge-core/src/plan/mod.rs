@@ -132,14 +132,7 @@ impl Pipeline {
             .component
             .plan(&out, &ctx)
             .await
-            .map_err(|error| {
-                StageError::Component {
-                    stage: Stage::Load,
-                    component: self.destination.name.clone(),
-                    error,
-                }
-                .into_run_error(&self.id)
-            })?;
+            .map_err(|error| self.destination_error(error))?;
         Ok(PipelinePlan {
             pipeline: self.id.clone(),
             source: self.source.name.clone(),
@@ -151,6 +144,16 @@ impl Pipeline {
             over_reject_budget,
             target,
         })
+    }
+
+    /// `error` of the destination, as a run reports it.
+    fn destination_error(&self, error: ComponentError) -> RunError {
+        StageError::Component {
+            stage: Stage::Load,
+            component: self.destination.name.clone(),
+            error,
+        }
+        .into_run_error(&self.id)
     }
 
     /// The state a run would start from: the destination's committed copy when it keeps one
@@ -177,14 +180,7 @@ impl Pipeline {
             .component
             .saved_state(&self.id, ctx)
             .await
-            .map_err(|error| {
-                StageError::Component {
-                    stage: Stage::Load,
-                    component: self.destination.name.clone(),
-                    error,
-                }
-                .into_run_error(&self.id)
-            })?;
+            .map_err(|error| self.destination_error(error))?;
         Ok(committed.unwrap_or(stored))
     }
 

@@ -7,37 +7,28 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
-
-use super::RunEvent;
-use super::run_task::{RunTask, claimed_interval};
+use super::run_task::{RunEnv, RunTask, claimed_interval};
 use crate::config::LoadedPipeline;
 use crate::error::error_chain;
-use crate::registry::Registry;
-use crate::runner::RunOptions;
-use crate::schedule::Clock;
-use crate::state::StateStore;
 
 /// One scan: what a taken-over run needs.
 pub(super) struct OrphanScan {
     pub pipelines: HashMap<String, Arc<LoadedPipeline>>,
-    pub registry: Arc<Registry>,
-    pub store: Arc<dyn StateStore>,
-    pub clock: Arc<dyn Clock>,
-    pub options: RunOptions,
-    pub cancel: CancellationToken,
-    pub events: broadcast::Sender<RunEvent>,
-    pub owner: Arc<str>,
-    pub lease: Duration,
+    /// The scan's surroundings; each taken-over run gets a child of its token.
+    pub env: RunEnv,
 }
 
 impl OrphanScan {
     /// Claims and runs lapsed runs until there are none.
     pub async fn run(self) {
         let ids: Vec<String> = self.pipelines.keys().cloned().collect();
-        while !self.cancel.is_cancelled() {
-            let claim = match self.store.claim_orphan(&ids, &self.owner, self.lease).await {
+        while !self.env.cancel.is_cancelled() {
+            let claim = match self
+                .env
+                .store
+                .claim_orphan(&ids, &self.env.owner, self.env.lease)
+                .await
+            {
                 Ok(Some(claim)) => claim,
                 Ok(None) => return,
                 Err(e) => {
@@ -55,14 +46,10 @@ impl OrphanScan {
             RunTask {
                 loaded: loaded.clone(),
                 interval: claimed_interval(&claim),
-                registry: self.registry.clone(),
-                store: self.store.clone(),
-                clock: self.clock.clone(),
-                options: self.options.clone(),
-                cancel: self.cancel.child_token(),
-                events: self.events.clone(),
-                owner: self.owner.clone(),
-                lease: self.lease,
+                env: RunEnv {
+                    cancel: self.env.cancel.child_token(),
+                    ..self.env.clone()
+                },
                 claim: Some(claim),
             }
             .run()

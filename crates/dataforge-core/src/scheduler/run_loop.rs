@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::builder::Scheduler;
 use super::entry::{Entry, recover_last};
 use super::orphans::{OrphanScan, next_scan};
-use super::run_task::RunTask;
+use super::run_task::{RunEnv, RunTask};
 use super::{RunEvent, SchedulerError};
 use crate::config::LoadedPipeline;
 use crate::registry::Registry;
@@ -192,6 +192,14 @@ impl RunLoop {
                 .iter()
                 .map(|e| (e.id().to_owned(), e.loaded.clone()))
                 .collect(),
+            env: self.run_env(),
+        };
+        self.runs.spawn(scan.run());
+    }
+
+    /// What a run or scan started now shares, with a child of the loop's stop token.
+    fn run_env(&self) -> RunEnv {
+        RunEnv {
             registry: self.registry.clone(),
             store: self.store.clone(),
             clock: self.clock.clone(),
@@ -200,8 +208,7 @@ impl RunLoop {
             events: self.events.clone(),
             owner: self.owner.clone(),
             lease: self.lease,
-        };
-        self.runs.spawn(scan.run());
+        }
     }
 
     fn start(&mut self, i: usize, interval: DataInterval) {
@@ -211,14 +218,7 @@ impl RunLoop {
         let task = RunTask {
             loaded: entry.loaded.clone(),
             interval,
-            registry: self.registry.clone(),
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-            options: self.options.clone(),
-            cancel: self.root.child_token(),
-            events: self.events.clone(),
-            owner: self.owner.clone(),
-            lease: self.lease,
+            env: self.run_env(),
             claim: None,
         };
         *self.active.entry(id.clone()).or_default() += 1;

@@ -16,20 +16,28 @@ use crate::runner::RunOptions;
 use crate::schedule::{Clock, DataInterval};
 use crate::state::{Claim, ClaimRequest, RunRecord, RunState, RunTrigger, StateStore};
 
-/// What a scheduled run needs.
-pub(super) struct RunTask {
-    pub loaded: Arc<LoadedPipeline>,
-    pub interval: DataInterval,
+/// What every run a scheduler starts shares: its registry, store, clock, options, stop token,
+/// event channel, and who it claims runs as for how long.
+#[derive(Clone)]
+pub(super) struct RunEnv {
     pub registry: Arc<Registry>,
     pub store: Arc<dyn StateStore>,
     pub clock: Arc<dyn Clock>,
     pub options: RunOptions,
+    /// The run's token (give each run a child of the scheduler's).
     pub cancel: CancellationToken,
     pub events: broadcast::Sender<RunEvent>,
     /// Who this scheduler claims runs as.
     pub owner: Arc<str>,
     /// How long a claim holds without a heartbeat.
     pub lease: Duration,
+}
+
+/// What a scheduled run needs.
+pub(super) struct RunTask {
+    pub loaded: Arc<LoadedPipeline>,
+    pub interval: DataInterval,
+    pub env: RunEnv,
     /// A claim already granted (a lapsed run taken over); `None`: claim the interval first.
     pub claim: Option<Claim>,
 }
@@ -57,11 +65,11 @@ impl RunTask {
             );
             return self.fail(&claim, record, error).await;
         }
-        record.start(self.clock.now());
+        record.start(self.env.clock.now());
         record.attempts = claim.attempt;
-        crate::observe::run_metrics::record_scheduler_lag(&id, self.clock.now() - iv.due());
-        record_run(self.store.as_ref(), &record).await;
-        let _ = self.events.send(RunEvent::Started {
+        crate::observe::run_metrics::record_scheduler_lag(&id, self.env.clock.now() - iv.due());
+        record_run(self.env.store.as_ref(), &record).await;
+        let _ = self.env.events.send(RunEvent::Started {
             pipeline_id: id.clone(),
             run_id: run_id.clone(),
             interval: iv,
@@ -69,13 +77,14 @@ impl RunTask {
         tracing::info!(pipeline = %id, %run_id, interval = %iv, attempt = claim.attempt, "scheduled run started");
 
         let prev =
-            crate::state::prev_data_interval_end_success(self.store.as_ref(), &id, iv.start).await;
+            crate::state::prev_data_interval_end_success(self.env.store.as_ref(), &id, iv.start)
+                .await;
         let ctx = self
             .loaded
             .config
             .template_context(run_id.clone(), iv.start)
             .with_prev_data_interval_end_success(prev);
-        let pipeline = match self.loaded.pipeline_for(&ctx, &self.registry) {
+        let pipeline = match self.loaded.pipeline_for(&ctx, &self.env.registry) {
             Ok(p) => p,
             Err(errors) => {
                 let error = errors.to_string();
@@ -83,17 +92,17 @@ impl RunTask {
                 return self.fail(&claim, record, error).await;
             }
         };
-        let cancel = std::mem::take(&mut self.cancel);
-        let lease = self.store.coordinates_runs().then(|| {
+        let cancel = std::mem::take(&mut self.env.cancel);
+        let lease = self.env.store.coordinates_runs().then(|| {
             Lease::hold(
-                self.store.clone(),
+                self.env.store.clone(),
                 claim.clone(),
-                self.lease,
+                self.env.lease,
                 cancel.clone(),
             )
         });
-        let mut options = self.options.clone();
-        options.state_store = self.store.clone();
+        let mut options = self.env.options.clone();
+        options.state_store = self.env.store.clone();
         options.cancel = cancel;
         options.logical_date = Some(iv.start);
         options.run_id = Some(run_id.clone());
@@ -103,7 +112,7 @@ impl RunTask {
         record.attempts = claim.attempt - 1 + report.attempts;
         // The heartbeat goes on until the claim is finished: the lease must not lapse while
         // the outcome is recorded.
-        let held = finish(self.store.as_ref(), &claim, &record, lease.as_ref()).await;
+        let held = finish(self.env.store.as_ref(), &claim, &record, lease.as_ref()).await;
         drop(lease);
         let event = if !held {
             tracing::warn!(pipeline = %id, %run_id, attempt = claim.attempt, status = %record.status,
@@ -132,7 +141,7 @@ impl RunTask {
                 error: record.error.clone(),
             }
         };
-        let _ = self.events.send(event);
+        let _ = self.env.events.send(event);
     }
 
     /// The claim to run under: the one given, or a new claim of the interval (`None` when
@@ -146,11 +155,11 @@ impl RunTask {
             id,
             self.interval.start,
             self.interval.end,
-            self.owner.as_ref(),
+            self.env.owner.as_ref(),
             RunOptions::new_run_id(),
-            self.lease,
+            self.env.lease,
         );
-        match self.store.claim_run(&request).await {
+        match self.env.store.claim_run(&request).await {
             Ok(Some(claim)) => Some(claim),
             Ok(None) => {
                 tracing::debug!(pipeline = %id, interval = %self.interval, "another process has this run");
@@ -167,10 +176,10 @@ impl RunTask {
     /// Ends the run as failed with `error` before it ran.
     async fn fail(self, claim: &Claim, mut record: RunRecord, error: String) {
         record.status = RunState::Failed;
-        record.ended_at = Some(self.clock.now());
+        record.ended_at = Some(self.env.clock.now());
         record.error = Some(error.clone());
-        finish(self.store.as_ref(), claim, &record, None).await;
-        let _ = self.events.send(RunEvent::Failed {
+        finish(self.env.store.as_ref(), claim, &record, None).await;
+        let _ = self.env.events.send(RunEvent::Failed {
             pipeline_id: record.pipeline_id,
             run_id: record.run_id,
             interval: self.interval,
