@@ -481,42 +481,66 @@ impl dataforge_core::Transform for KeepOnly {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rest_asks_only_for_the_fields_the_pipeline_reads_and_incremental_still_works() {
-    let fake = FakeShopify::start(shop(300)).await;
-    let store = Arc::new(MemoryStateStore::default());
+/// A run of the incremental `api` source → `KeepOnly columns` → memory: the rows, the fields
+/// the shop sent, and the GraphQL points it charged.
+async fn keep_only_run(
+    fake: &FakeShopify,
+    api: &str,
+    columns: Vec<&'static str>,
+    store: &Arc<MemoryStateStore>,
+) -> (Vec<Record>, BTreeSet<String>, f64) {
     let seen = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
-    let run = || async {
-        let config: ShopifySourceConfig = serde_json::from_value(incremental("rest")).unwrap();
-        let destination = CollectingDestination::new();
-        let pipeline = Pipeline::builder("shopify_fields")
-            .source(ShopifySource::from_config(config).unwrap())
-            .transform(KeepOnly {
-                columns: vec!["id", "total_price"],
-                seen: seen.clone(),
-            })
-            .destination(destination.clone())
-            .build()
-            .unwrap();
-        let options = RunOptions {
-            connections: Arc::new(
-                StaticConnections::new()
-                    .with("shopify_default", &fake.connection_uri())
-                    .unwrap(),
-            ),
-            state_store: store.clone(),
-            ..RunOptions::in_memory()
-        };
-        let report = pipeline.run(&options).await;
-        assert!(report.is_success(), "{:?}", report.error);
-        destination.rows()
+    let config: ShopifySourceConfig = serde_json::from_value(incremental(api)).unwrap();
+    let destination = CollectingDestination::new();
+    let pipeline = Pipeline::builder("shopify_fields")
+        .source(ShopifySource::from_config(config).unwrap())
+        .transform(KeepOnly {
+            columns,
+            seen: seen.clone(),
+        })
+        .destination(destination.clone())
+        .build()
+        .unwrap();
+    let options = RunOptions {
+        connections: Arc::new(
+            StaticConnections::new()
+                .with("shopify_default", &fake.connection_uri())
+                .unwrap(),
+        ),
+        state_store: store.clone(),
+        ..RunOptions::in_memory()
     };
-    let rows = run().await;
+    fake.reset_stats();
+    let report = pipeline.run(&options).await;
+    assert!(report.is_success(), "{api}: {:?}", report.error);
+    let points = fake.stats().graphql_points_at.iter().map(|(_, p)| p).sum();
+    let seen = seen.lock().unwrap().clone();
+    (destination.rows(), seen, points)
+}
+
+/// A money amount as a whole number of cents, whatever its trailing zeros.
+fn cents(amount: &str) -> String {
+    let (units, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    format!("{units}{:0<2}", fraction)
+}
+
+/// The source asks only for the fields the chain reads (REST `fields=`, a trimmed GraphQL
+/// selection), keeps its own (`id`, the cursor field), loads the right values, and the
+/// incremental cursor still moves.
+async fn asks_only_for_the_fields_the_pipeline_reads(api: &str) {
+    let fake = FakeShopify::start(shop(300)).await;
+    let (price, cursor) = if api == "rest" {
+        ("total_price", "updated_at")
+    } else {
+        ("totalPriceSet", "updatedAt")
+    };
+    let store = Arc::new(MemoryStateStore::default());
+    let (rows, seen, points) = keep_only_run(&fake, api, vec!["id", price], &store).await;
     assert_exactly_once(&fake, &rows);
-    // The shop sent the fields asked for and the source's own (`id`, the cursor field).
     assert_eq!(
-        *seen.lock().unwrap(),
-        ["id", "total_price", "updated_at"].map(String::from).into(),
+        seen,
+        ["id", price, cursor].map(String::from).into(),
+        "{api}"
     );
     let prices: BTreeSet<(String, String)> = fake
         .orders()
@@ -524,22 +548,72 @@ async fn rest_asks_only_for_the_fields_the_pipeline_reads_and_incremental_still_
         .map(|o| {
             (
                 o["id"].to_string(),
-                o["total_price"].as_str().unwrap().to_owned(),
+                cents(o["total_price"].as_str().unwrap()),
             )
         })
         .collect();
-    let got: BTreeSet<(String, String)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["id"].to_string(),
-                r["total_price"].as_str().unwrap().to_owned(),
-            )
+    let got: BTreeSet<(String, String)> = ids(&rows)
+        .into_iter()
+        .zip(&rows)
+        .map(|(id, r)| {
+            let amount = match (api, &r[price]) {
+                ("rest", amount) => amount,
+                (_, dataforge_core::Value::Object(bag)) => match &bag["shopMoney"] {
+                    dataforge_core::Value::Object(money) => &money["amount"],
+                    other => panic!("shopMoney {other:?}"),
+                },
+                (_, other) => panic!("{price} {other:?}"),
+            };
+            (id, cents(amount.as_str().unwrap()))
         })
         .collect();
-    assert_eq!(got, prices);
+    // (GraphQL writes a Decimal without trailing zeros: "162.5" where REST says "162.50".)
+    assert!(
+        got == prices,
+        "{api}: {:?}",
+        got.symmetric_difference(&prices).take(5)
+    );
     // The cursor came with the trimmed pages: a rerun loads nothing, a change loads itself.
-    assert!(run().await.is_empty());
+    assert!(
+        keep_only_run(&fake, api, vec!["id", price], &store)
+            .await
+            .0
+            .is_empty()
+    );
     fake.touch_orders(3, Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap());
-    assert_eq!(run().await.len(), 3);
+    assert_eq!(
+        keep_only_run(&fake, api, vec!["id", price], &store)
+            .await
+            .0
+            .len(),
+        3
+    );
+    if api == "graphql" {
+        // The trimmed selection costs fewer points than the whole one: more rows per second
+        // under Shopify's rate limit.
+        let fresh = Arc::new(MemoryStateStore::default());
+        fake.reset_stats();
+        let whole = run(&fake, incremental(api), &fresh).await;
+        assert_exactly_once(&fake, &whole.rows);
+        let whole_points: f64 = fake.stats().graphql_points_at.iter().map(|(_, p)| p).sum();
+        assert!(
+            points < whole_points,
+            "{points} points trimmed against {whole_points} for the whole selection"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_asks_only_for_the_fields_the_pipeline_reads_and_incremental_still_works() {
+    asks_only_for_the_fields_the_pipeline_reads("rest").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_selects_only_the_fields_the_pipeline_reads_and_incremental_still_works() {
+    asks_only_for_the_fields_the_pipeline_reads("graphql").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_selects_only_the_fields_the_pipeline_reads_and_incremental_still_works() {
+    asks_only_for_the_fields_the_pipeline_reads("bulk").await;
 }

@@ -40,7 +40,7 @@ pub(super) async fn extract(
         .incremental
         .as_ref()
         .and_then(|inc| search_filter(&inc.cursor_field, load.since, None));
-    let document = query.bulk_document(filter.as_deref())?;
+    let document = query.bulk_document(filter.as_deref(), &load.graphql_selection())?;
     let operation = start(hook, load, &document).await?;
     tracing::info!(operation = %operation.id, "shopify source: bulk operation started");
     let finished = match wait(hook, load, &operation.id).await {

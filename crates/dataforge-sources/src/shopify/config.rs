@@ -468,6 +468,7 @@ fn graphql_query(
 
 #[cfg(test)]
 mod tests {
+    use super::super::queries::Selected;
     use super::*;
 
     fn parse(json: serde_json::Value) -> Result<ShopifySourceConfig, serde_json::Error> {
@@ -699,10 +700,12 @@ mod tests {
         .validate()
         .expect("valid");
         assert_eq!(s.on_bulk_in_progress, OnBulkInProgress::Fail);
-        let doc = s
-            .query
-            .as_ref()
-            .map(|q| q.bulk_document(Some("updated_at:>='2024-01-01T00:00:00Z'")));
+        let doc = s.query.as_ref().map(|q| {
+            q.bulk_document(
+                Some("updated_at:>='2024-01-01T00:00:00Z'"),
+                &Selected::default(),
+            )
+        });
         assert!(matches!(doc, Some(Ok(d)) if d.contains("orders(query: ")));
     }
 

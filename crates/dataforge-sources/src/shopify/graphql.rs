@@ -22,7 +22,7 @@ pub(super) async fn extract(
             "shopify source: no GraphQL query for this resource",
         ));
     };
-    let document = query.paged_document();
+    let document = query.paged_document(&load.graphql_selection());
     let root = query.paged_root();
     let filter = settings
         .incremental

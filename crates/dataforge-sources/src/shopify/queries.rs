@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use dataforge_core::Projection;
 use graphql_parser::query::{Definition, OperationDefinition, Selection, Value};
 
 use super::error::ShopifySourceError;
@@ -29,17 +30,93 @@ pub(crate) enum Builtin {
     Products,
 }
 
-const ORDER_FIELDS: &str = "id legacyResourceId name email createdAt updatedAt processedAt \
-    closedAt cancelledAt closed cancelReason currencyCode displayFinancialStatus \
-    displayFulfillmentStatus tags note test totalPriceSet { shopMoney { amount currencyCode } } \
-    subtotalPriceSet { shopMoney { amount currencyCode } } totalTaxSet { shopMoney { amount \
-    currencyCode } } customer { id legacyResourceId email firstName lastName }";
+/// The top-level fields of a built-in query's node: the response key, and its selection.
+type Fields = &'static [(&'static str, &'static str)];
 
-const CUSTOMER_FIELDS: &str = "id legacyResourceId email firstName lastName createdAt updatedAt \
-    numberOfOrders amountSpent { amount currencyCode } tags verifiedEmail state";
+const ORDER_FIELDS: Fields = &[
+    ("id", "id"),
+    ("legacyResourceId", "legacyResourceId"),
+    ("name", "name"),
+    ("email", "email"),
+    ("createdAt", "createdAt"),
+    ("updatedAt", "updatedAt"),
+    ("processedAt", "processedAt"),
+    ("closedAt", "closedAt"),
+    ("cancelledAt", "cancelledAt"),
+    ("closed", "closed"),
+    ("cancelReason", "cancelReason"),
+    ("currencyCode", "currencyCode"),
+    ("displayFinancialStatus", "displayFinancialStatus"),
+    ("displayFulfillmentStatus", "displayFulfillmentStatus"),
+    ("tags", "tags"),
+    ("note", "note"),
+    ("test", "test"),
+    (
+        "totalPriceSet",
+        "totalPriceSet { shopMoney { amount currencyCode } }",
+    ),
+    (
+        "subtotalPriceSet",
+        "subtotalPriceSet { shopMoney { amount currencyCode } }",
+    ),
+    (
+        "totalTaxSet",
+        "totalTaxSet { shopMoney { amount currencyCode } }",
+    ),
+    (
+        "customer",
+        "customer { id legacyResourceId email firstName lastName }",
+    ),
+];
 
-const PRODUCT_FIELDS: &str = "id legacyResourceId title handle vendor productType status tags \
-    createdAt updatedAt publishedAt totalInventory";
+const CUSTOMER_FIELDS: Fields = &[
+    ("id", "id"),
+    ("legacyResourceId", "legacyResourceId"),
+    ("email", "email"),
+    ("firstName", "firstName"),
+    ("lastName", "lastName"),
+    ("createdAt", "createdAt"),
+    ("updatedAt", "updatedAt"),
+    ("numberOfOrders", "numberOfOrders"),
+    ("amountSpent", "amountSpent { amount currencyCode }"),
+    ("tags", "tags"),
+    ("verifiedEmail", "verifiedEmail"),
+    ("state", "state"),
+];
+
+const PRODUCT_FIELDS: Fields = &[
+    ("id", "id"),
+    ("legacyResourceId", "legacyResourceId"),
+    ("title", "title"),
+    ("handle", "handle"),
+    ("vendor", "vendor"),
+    ("productType", "productType"),
+    ("status", "status"),
+    ("tags", "tags"),
+    ("createdAt", "createdAt"),
+    ("updatedAt", "updatedAt"),
+    ("publishedAt", "publishedAt"),
+    ("totalInventory", "totalInventory"),
+];
+
+/// Which top-level fields of a built-in query's node a load selects: those the pipeline reads
+/// ([`Projection`], pushed down from the transforms) and those the source reads itself (`id`,
+/// the incremental cursor field). Trimming the selection cuts bytes on the wire and the
+/// query's cost, which is what Shopify's rate limit counts.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Selected {
+    /// What the pipeline reads of each record.
+    pub(crate) projection: Projection,
+    /// Fields the source reads whatever the pipeline does (the incremental cursor field).
+    pub(crate) own: Vec<String>,
+}
+
+impl Selected {
+    /// True when `field` is selected.
+    fn keeps(&self, field: &str) -> bool {
+        self.projection.keeps(field) || self.own.iter().any(|own| own == field)
+    }
+}
 
 impl Builtin {
     /// The built-in query of a REST resource name, if it has one.
@@ -61,32 +138,40 @@ impl Builtin {
         }
     }
 
-    fn fields(self) -> &'static str {
-        match self {
+    /// The node's selection: the fields `selected` keeps, in the built-in order; never empty
+    /// (`id` stays when nothing else would).
+    fn fields(self, selected: &Selected) -> String {
+        let all = match self {
             Self::Orders => ORDER_FIELDS,
             Self::Customers => CUSTOMER_FIELDS,
             Self::Products => PRODUCT_FIELDS,
-        }
+        };
+        let kept: Vec<&str> = all
+            .iter()
+            .filter(|(name, _)| *name == "id" || selected.keeps(name))
+            .map(|(_, selection)| *selection)
+            .collect();
+        kept.join(" ")
     }
 
     /// The paged query: variables `$first`, `$after`, `$query`, sorted by id.
-    pub(crate) fn paged(self) -> String {
+    pub(crate) fn paged(self, selected: &Selected) -> String {
         format!(
             "query($first: Int!, $after: String, $query: String) {{ {root}(first: $first, after: \
              $after, query: $query, sortKey: ID) {{ pageInfo {{ hasNextPage endCursor }} edges \
              {{ node {{ {fields} }} }} }} }}",
             root = self.field(),
-            fields = self.fields()
+            fields = self.fields(selected)
         )
     }
 
     /// The bulk query, with `filter` (a search filter) inline when given.
-    pub(crate) fn bulk(self, filter: Option<&str>) -> String {
+    pub(crate) fn bulk(self, filter: Option<&str>, selected: &Selected) -> String {
         let args = filter.map_or_else(String::new, |f| format!("(query: {})", graphql_string(f)));
         format!(
             "{{ {root}{args} {{ edges {{ node {{ {fields} }} }} }} }}",
             root = self.field(),
-            fields = self.fields()
+            fields = self.fields(selected)
         )
     }
 }
@@ -101,10 +186,11 @@ pub(crate) enum GraphqlQuery {
 }
 
 impl GraphqlQuery {
-    /// The document of a paged (`api: "graphql"`) load.
-    pub(crate) fn paged_document(&self) -> Cow<'_, str> {
+    /// The document of a paged (`api: "graphql"`) load; a built-in one selects what
+    /// `selected` keeps (a user's query is sent as written).
+    pub(crate) fn paged_document(&self, selected: &Selected) -> Cow<'_, str> {
         match self {
-            Self::Builtin(b) => Cow::Owned(b.paged()),
+            Self::Builtin(b) => Cow::Owned(b.paged(selected)),
             Self::Custom { text, .. } => Cow::Borrowed(text),
         }
     }
@@ -117,14 +203,19 @@ impl GraphqlQuery {
         }
     }
 
-    /// The document of a bulk load, with the search `filter` when given.
+    /// The document of a bulk load, with the search `filter` when given; a built-in one
+    /// selects what `selected` keeps.
     ///
     /// # Errors
     /// The filter cannot be put into the user's query (see the module docs); validation
     /// checks this with a sample filter, so a validated config does not fail here.
-    pub(crate) fn bulk_document(&self, filter: Option<&str>) -> Result<String, ShopifySourceError> {
+    pub(crate) fn bulk_document(
+        &self,
+        filter: Option<&str>,
+        selected: &Selected,
+    ) -> Result<String, ShopifySourceError> {
         match (self, filter) {
-            (Self::Builtin(b), _) => Ok(b.bulk(filter)),
+            (Self::Builtin(b), _) => Ok(b.bulk(filter, selected)),
             (Self::Custom { text, .. }, None) => Ok(text.clone()),
             (Self::Custom { text, .. }, Some(f)) => inject_bulk_filter(text, f)
                 .map_err(|message| ShopifySourceError::BulkQuery { message }),
@@ -238,14 +329,19 @@ mod tests {
     #[test]
     fn builtin_paged_queries_keep_the_paged_contract() {
         for b in [Builtin::Orders, Builtin::Customers, Builtin::Products] {
-            assert_eq!(check_paged(&b.paged()), Vec::<String>::new(), "{b:?}");
-            assert_eq!(check_bulk(&b.bulk(None)), Vec::<String>::new(), "{b:?}");
+            let all = Selected::default();
+            assert_eq!(check_paged(&b.paged(&all)), Vec::<String>::new(), "{b:?}");
             assert_eq!(
-                check_bulk(&b.bulk(Some("updated_at:>='2024-01-01T00:00:00Z'"))),
+                check_bulk(&b.bulk(None, &all)),
+                Vec::<String>::new(),
+                "{b:?}"
+            );
+            assert_eq!(
+                check_bulk(&b.bulk(Some("updated_at:>='2024-01-01T00:00:00Z'"), &all)),
                 Vec::<String>::new()
             );
         }
-        assert!(Builtin::Orders.paged().starts_with(
+        assert!(Builtin::Orders.paged(&Selected::default()).starts_with(
             "query($first: Int!, $after: String, $query: String) { orders(first: $first, after: \
              $after, query: $query, sortKey: ID) { pageInfo { hasNextPage endCursor } edges { \
              node { id legacyResourceId name email"
@@ -254,8 +350,52 @@ mod tests {
     }
 
     #[test]
+    fn builtin_queries_select_only_what_the_pipeline_and_the_source_read() {
+        let selected = Selected {
+            projection: Projection::only(["email", "customer", "not_a_field"]),
+            own: vec!["updatedAt".to_owned()],
+        };
+        let node = "node { id email updatedAt customer { id legacyResourceId email firstName \
+                    lastName } }";
+        let paged = Builtin::Orders.paged(&selected);
+        assert!(paged.contains(node), "{paged}");
+        assert!(!paged.contains("totalPriceSet"), "{paged}");
+        assert_eq!(check_paged(&paged), Vec::<String>::new());
+        let bulk = Builtin::Orders.bulk(None, &selected);
+        assert!(bulk.contains(node), "{bulk}");
+        assert_eq!(check_bulk(&bulk), Vec::<String>::new());
+        // Nothing the query has is read: `id` alone, never an empty selection.
+        let none = Selected {
+            projection: Projection::only(["not_a_field"]),
+            own: Vec::new(),
+        };
+        assert!(Builtin::Products.paged(&none).contains("node { id } }"));
+        // Every field but some: the others stay.
+        let except = Selected {
+            projection: Projection::All.without(["customer", "note"]),
+            own: Vec::new(),
+        };
+        let q = Builtin::Orders.paged(&except);
+        assert!(!q.contains("customer") && !q.contains(" note "), "{q}");
+        assert!(q.contains("totalTaxSet") && q.contains(" test "), "{q}");
+        // A user's query is sent as written.
+        let custom = GraphqlQuery::Custom {
+            text: "{ orders { nodes { id note } } }".to_owned(),
+            root: "orders".to_owned(),
+        };
+        assert_eq!(custom.paged_document(&none), custom_text(&custom));
+    }
+
+    fn custom_text(q: &GraphqlQuery) -> &str {
+        match q {
+            GraphqlQuery::Custom { text, .. } => text,
+            GraphqlQuery::Builtin(_) => "",
+        }
+    }
+
+    #[test]
     fn bulk_filter_is_an_escaped_string_literal() {
-        let q = Builtin::Products.bulk(Some("title:'a \"b\" \\c'"));
+        let q = Builtin::Products.bulk(Some("title:'a \"b\" \\c'"), &Selected::default());
         assert!(
             q.starts_with(r#"{ products(query: "title:'a \"b\" \\c'") { edges { node { id "#),
             "{q}"
@@ -299,7 +439,13 @@ mod tests {
             text: user.to_owned(),
             root: String::new(),
         };
-        assert_eq!(custom.bulk_document(None).ok().as_deref(), Some(user));
+        assert_eq!(
+            custom
+                .bulk_document(None, &Selected::default())
+                .ok()
+                .as_deref(),
+            Some(user)
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use serde_json::Value as Json;
 
 use super::config::{ShopifyApi, ShopifySettings};
 use super::error::ShopifySourceError;
-use super::incremental::{CursorState, Decision, STATE_KEY, Tracker, since};
+use super::incremental::{CursorState, Decision, STATE_KEY, Tracker, camel_case, since};
+use super::queries::Selected;
 use super::{bulk, graphql, rest};
 
 /// Retries (429, 5xx, dropped connections) one run may spend in total, over all its requests.
@@ -47,6 +48,20 @@ impl Load<'_> {
     /// `error` of the hook as the source's, naming the resource (retryable as the hook says).
     pub(super) fn api_error(&self, error: ShopifyError) -> ComponentError {
         api_error(&self.settings.resource, self.settings.api, error)
+    }
+
+    /// What a built-in GraphQL query selects: the fields the pipeline reads, and the cursor
+    /// field the incremental tracker reads (`id` is always selected).
+    pub(super) fn graphql_selection(&self) -> Selected {
+        Selected {
+            projection: self.ctx.projection().clone(),
+            own: self
+                .settings
+                .incremental
+                .iter()
+                .map(|inc| camel_case(&inc.cursor_field))
+                .collect(),
+        }
     }
 
     /// `future`, unless the run is cancelled first.
