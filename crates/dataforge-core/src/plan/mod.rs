@@ -108,7 +108,7 @@ impl Pipeline {
                 .build()
         };
         let ctx = context(State::new(), options.cancel.child_token());
-        let saved = self.saved_state_for_plan(options, &ctx).await?;
+        let saved = self.starting_state(&*options.state_store, &ctx).await?;
         let source_ctx = context(saved, options.cancel.child_token());
         let (rows, source_complete) = self.sample_source(&source_ctx, sample).await?;
         let rows_sampled = rows.len() as u64;
@@ -154,34 +154,6 @@ impl Pipeline {
             error,
         }
         .into_run_error(&self.id)
-    }
-
-    /// The state a run would start from: the destination's committed copy when it keeps one
-    /// (it wins, as in a run), else the state store's. Read only.
-    async fn saved_state_for_plan(
-        &self,
-        options: &RunOptions,
-        ctx: &RunContext,
-    ) -> Result<State, RunError> {
-        let stored =
-            options
-                .state_store
-                .load(&self.id)
-                .await
-                .map_err(|source| RunError::State {
-                    pipeline: self.id.clone(),
-                    source,
-                })?;
-        if !self.destination.component.commits_state() {
-            return Ok(stored);
-        }
-        let committed = self
-            .destination
-            .component
-            .saved_state(&self.id, ctx)
-            .await
-            .map_err(|error| self.destination_error(error))?;
-        Ok(committed.unwrap_or(stored))
     }
 
     /// Runs the source until `limit` rows have arrived (or it ends), then cancels it through

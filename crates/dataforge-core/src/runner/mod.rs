@@ -232,21 +232,18 @@ impl Pipeline {
 
     async fn attempt_task(self, env: AttemptEnv) -> (AttemptStats, Result<(), RunError>) {
         test_hook::pause_before_load().await;
-        let saved = match env.state_store.load(&self.id).await {
-            Ok(s) => s,
-            Err(source) => {
-                let e = RunError::State {
-                    pipeline: self.id.clone(),
-                    source,
-                };
-                return (AttemptStats::default(), Err(e));
-            }
-        };
         let cancel = env.cancel.child_token();
-        let saved = match self.destination_state(&env, &cancel).await {
-            Ok(Some(committed)) => committed,
-            Ok(None) => saved,
-            Err(e) => return (AttemptStats::default(), Err(e.into_run_error(&self.id))),
+        let probe = RunContext::builder(self.id.clone())
+            .run_id(env.run_id.clone())
+            .logical_date(env.logical_date)
+            .attempt(env.number)
+            .params(self.params.clone())
+            .connections(env.connections.clone())
+            .cancellation(cancel.clone())
+            .build();
+        let saved = match self.starting_state(&*env.state_store, &probe).await {
+            Ok(state) => state,
+            Err(e) => return (AttemptStats::default(), Err(e)),
         };
         let ctx = RunContext::builder(self.id.clone())
             .run_id(env.run_id.clone())
@@ -329,40 +326,44 @@ impl Pipeline {
         (stats, result)
     }
 
-    /// The state the destination committed with its last load, when it keeps one
-    /// ([`Destination::commits_state`](crate::Destination::commits_state)): it wins over the
-    /// store's, which is saved only after the commit and so may be older.
-    async fn destination_state(
+    /// The state a run starts from: the one the destination committed with its last load when
+    /// it keeps one ([`Destination::commits_state`](crate::Destination::commits_state)), which
+    /// wins over the store's (saved only after the commit, so possibly older); else the
+    /// store's. Read only: `plan` starts from it too. `ctx` gives the destination its
+    /// connections and cancellation.
+    pub(crate) async fn starting_state(
         &self,
-        env: &AttemptEnv,
-        cancel: &CancellationToken,
-    ) -> Result<Option<crate::state::State>, StageError> {
+        store: &dyn StateStore,
+        ctx: &RunContext,
+    ) -> Result<crate::state::State, RunError> {
+        let stored = store
+            .load(&self.id)
+            .await
+            .map_err(|source| RunError::State {
+                pipeline: self.id.clone(),
+                source,
+            })?;
         let destination = &self.destination;
         if !destination.component.commits_state() {
-            return Ok(None);
+            return Ok(stored);
         }
-        let ctx = RunContext::builder(self.id.clone())
-            .run_id(env.run_id.clone())
-            .logical_date(env.logical_date)
-            .attempt(env.number)
-            .params(self.params.clone())
-            .connections(env.connections.clone())
-            .cancellation(cancel.clone())
-            .build();
-        let state = destination
+        let committed = destination
             .component
-            .saved_state(&self.id, &ctx)
+            .saved_state(&self.id, ctx)
             .await
-            .map_err(|error| StageError::Component {
-                stage: Stage::Load,
-                component: destination.name.clone(),
-                error,
+            .map_err(|error| {
+                StageError::Component {
+                    stage: Stage::Load,
+                    component: destination.name.clone(),
+                    error,
+                }
+                .into_run_error(&self.id)
             })?;
-        if state.is_some() {
+        if committed.is_some() {
             tracing::debug!(pipeline = %self.id, destination = %destination.name,
                 "using the state committed with the destination's last load");
         }
-        Ok(state)
+        Ok(committed.unwrap_or(stored))
     }
 
     async fn stages(

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use memchr::{memchr_iter, memrchr};
 
 use super::error::FileSourceError;
-use super::json_chunks::{Chunk, Feed, Starts};
+use super::json_chunks::{CHUNK_TEXT_BYTES, Chunk, Feed, Starts};
 use super::source::ReadResult;
 use crate::json_text::{Position, describe};
 
@@ -59,7 +59,8 @@ impl Cursor {
     }
 }
 
-/// Cuts one JSON-array file into chunks of `batch_size` objects.
+/// Cuts one JSON-array file into chunks of `batch_size` objects, or fewer once a chunk's text
+/// reaches [`CHUNK_TEXT_BYTES`].
 pub(crate) fn cut(
     path: &Arc<Path>,
     reader: &mut dyn BufRead,
@@ -104,7 +105,7 @@ pub(crate) fn cut(
                 if scan.depth == 0 {
                     chunk.ends.push(chunk.data.len());
                     state = State::Separator;
-                    if chunk.ends.len() >= batch_size {
+                    if chunk.ends.len() >= batch_size || chunk.data.len() >= CHUNK_TEXT_BYTES {
                         let full = std::mem::replace(&mut chunk, new_chunk(feed));
                         feed.send(full)?;
                         feed.check()?;
@@ -286,8 +287,28 @@ fn shown(b: u8) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::json_chunks::cut_bytes;
+    use super::super::json_chunks::{CHUNK_TEXT_BYTES, cut_bytes};
     use super::cut;
+
+    #[test]
+    fn a_chunk_stops_at_its_text_size_between_objects() {
+        let pad = "y".repeat(100_000);
+        let objects: Vec<String> = (0..30)
+            .map(|id| format!("{{\"id\":{id},\"pad\":\"{pad}\"}}"))
+            .collect();
+        let text = format!("[\n{}\n]", objects.join(",\n"));
+        let batches = cut_bytes(cut, text.as_bytes(), 4096, 1000).expect("valid");
+        let ids: Vec<i64> = batches
+            .iter()
+            .flatten()
+            .map(|r| r.to_json()["id"].as_i64().expect("id"))
+            .collect();
+        assert_eq!(ids, (0..30).collect::<Vec<_>>());
+        // ~100 KB objects: six per chunk (the sixth takes it past 512 KiB), not all 30 at once.
+        let per = CHUNK_TEXT_BYTES.div_ceil(100_020);
+        assert!(batches.iter().all(|b| b.len() <= per), "{per}");
+        assert_eq!(batches.len(), 30_usize.div_ceil(per));
+    }
 
     /// The rows of `text` as JSON, cut with every small buffer size (so a buffer boundary
     /// falls on every byte: in strings, on escapes, between elements) and as one batch each.
