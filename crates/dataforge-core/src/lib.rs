@@ -167,7 +167,9 @@ pub use state::{
     RunTrigger, State, StateError, StateHandle, StateStore,
 };
 pub use stream::{Batch, BatchReceiver, BatchSender, DeferredBatch, Prepared};
-pub use value::{Columns, CompactString, JsonError, Record, Value, ValueTypeError};
+pub use value::{
+    Columns, CompactString, JsonError, ProjectedParser, Record, Value, ValueTypeError,
+};
 
 /// Re-exported for component authors: `async_trait` for implementing the traits (every trait
 /// with async methods needs it on the impl; without it, `error[E0195]`).

@@ -31,7 +31,7 @@ mod parse_buffers;
 
 pub use columns::Columns;
 pub use convert::ValueTypeError;
-pub use json::JsonError;
+pub use json::{JsonError, ProjectedParser};
 
 /// One value of a record: JSON's kinds plus the typed values a `cast` produces.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -687,12 +687,38 @@ impl<'de, N: Numbers> Visitor<'de> for RecordVisitor<N> {
     }
 }
 
-/// Deserializes one [`Record`] in mode `N`, keeping only the fields `projection` keeps: the
-/// others are skipped (checked as JSON, not built).
-#[derive(Clone, Copy)]
-struct ProjectedRecordSeed<'p, N>(N, &'p Projection);
+/// What the last row of a projected parse looked like: its top-level keys in order, whether
+/// each was kept, and the columns of the kept ones. Most rows of a file have the shape of the
+/// row before, so a row's keys are compared with these first: a key equal to the one at its
+/// position takes its decision, and a row equal to the whole shape takes its columns, without
+/// asking the projection or building the column names again.
+#[derive(Default)]
+pub(crate) struct LastShape {
+    /// Never holds a key twice: a row with duplicate keys leaves no shape.
+    keys: Vec<(CompactString, bool)>,
+    /// The kept keys' columns; `None` until a row was read.
+    columns: Option<Columns>,
+}
 
-impl<'de, N: Numbers> de::DeserializeSeed<'de> for ProjectedRecordSeed<'_, N> {
+/// Deserializes one [`Record`] in mode `N`, keeping only the fields `projection` keeps: the
+/// others are skipped (checked as JSON, not built). `shape` is the last row's, updated.
+struct ProjectedRecordSeed<'p, 's, N> {
+    numbers: N,
+    projection: &'p Projection,
+    shape: &'s mut LastShape,
+}
+
+impl<'p, 's, N> ProjectedRecordSeed<'p, 's, N> {
+    pub(crate) fn new(numbers: N, projection: &'p Projection, shape: &'s mut LastShape) -> Self {
+        Self {
+            numbers,
+            projection,
+            shape,
+        }
+    }
+}
+
+impl<'de, N: Numbers> de::DeserializeSeed<'de> for ProjectedRecordSeed<'_, '_, N> {
     type Value = Record;
     #[inline]
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Record, D::Error> {
@@ -700,45 +726,171 @@ impl<'de, N: Numbers> de::DeserializeSeed<'de> for ProjectedRecordSeed<'_, N> {
     }
 }
 
-impl<'de, N: Numbers> Visitor<'de> for ProjectedRecordSeed<'_, N> {
+impl<'de, N: Numbers> Visitor<'de> for ProjectedRecordSeed<'_, '_, N> {
     type Value = Record;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Record, A::Error> {
-        let projection = self.1;
-        visit_record(self.0, map, |map| {
-            Ok(match map.next_key_seed(KeptKey(projection))? {
-                None => None,
-                Some(Some(key)) => Some(Some(key)),
-                Some(None) => {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        let Self {
+            numbers,
+            projection,
+            shape,
+        } = self;
+        let mut values = parse_buffers::elements();
+        // Keys read so far, all equal to the shape's first `read` keys while `diverged` is
+        // None; from the first key that differs, the row's own keys and kept names.
+        let mut read = 0;
+        let mut diverged: Option<Diverged> = None;
+        loop {
+            let expected = match diverged {
+                None => shape.keys.get(read),
+                Some(_) => None,
+            };
+            let Some(key) = map.next_key_seed(ShapeKey {
+                expected,
+                projection,
+            })?
+            else {
+                break;
+            };
+            read += 1;
+            let (name, keep) = match key {
+                ShapeKeyRead::Known(keep) => (None, keep),
+                ShapeKeyRead::New(name, keep) => (Some(name), keep),
+            };
+            let Some(name) = name else {
+                // Same key as the shape's at this position.
+                if keep {
+                    values.push(map.next_value_seed(ValueSeed(numbers))?);
+                } else {
                     map.next_value::<de::IgnoredAny>()?;
-                    Some(None)
                 }
-            })
+                continue;
+            };
+            let row =
+                diverged.get_or_insert_with(|| Diverged::from_prefix(&shape.keys[..read - 1]));
+            row.keys.push((name.clone(), keep));
+            if !keep {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
+            let value: Value = map.next_value_seed(ValueSeed(numbers))?;
+            row.push(name, value, &mut values);
+        }
+        if diverged.is_none()
+            && read == shape.keys.len()
+            && let Some(columns) = &shape.columns
+        {
+            return Ok(Record {
+                columns: columns.clone(),
+                values: parse_buffers::exact_elements(values),
+            });
+        }
+        // A new shape, or a row that ended before the shape did.
+        let mut row = diverged.unwrap_or_else(|| Diverged::from_prefix(&shape.keys[..read]));
+        let columns = columns::shared(&mut row.names);
+        parse_buffers::give_back_names(row.names);
+        if row.duplicates {
+            // Positions no longer match names: the next row starts without a shape.
+            shape.keys.clear();
+            shape.columns = None;
+        } else {
+            shape.keys = row.keys;
+            shape.columns = Some(columns.clone());
+        }
+        Ok(Record {
+            columns,
+            values: parse_buffers::exact_elements(values),
         })
     }
 }
 
-/// A key, when the projection keeps its field (read without allocating otherwise).
-struct KeptKey<'p>(&'p Projection);
+/// A row's keys from the first one that differs from the last shape's.
+struct Diverged {
+    /// Every key read, kept or not, with its decision.
+    keys: Vec<(CompactString, bool)>,
+    /// The kept ones, in the order of their values.
+    names: Vec<CompactString>,
+    /// A 64-bit signature of `names`, as in [`visit_record`].
+    seen: u64,
+    duplicates: bool,
+}
 
-impl<'de> DeserializeSeed<'de> for KeptKey<'_> {
-    type Value = Option<Key>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Key>, D::Error> {
+impl Diverged {
+    /// The state after `prefix`, keys equal to the last shape's (which has no duplicates).
+    fn from_prefix(prefix: &[(CompactString, bool)]) -> Self {
+        let mut names = parse_buffers::names();
+        let mut seen = 0;
+        for (name, keep) in prefix {
+            if *keep {
+                seen |= 1u64 << (key_hash(name) & 63);
+                names.push(name.clone());
+            }
+        }
+        Self {
+            keys: prefix.to_vec(),
+            names,
+            seen,
+            duplicates: false,
+        }
+    }
+
+    /// Adds a kept field; a duplicate key replaces the earlier value (the last wins).
+    fn push(&mut self, name: CompactString, value: Value, values: &mut Vec<Value>) {
+        let bit = 1u64 << (key_hash(&name) & 63);
+        if self.seen & bit != 0
+            && let Some(slot) = self
+                .names
+                .iter()
+                .position(|k| *k == name)
+                .and_then(|i| values.get_mut(i))
+        {
+            *slot = value;
+            self.duplicates = true;
+            return;
+        }
+        self.seen |= bit;
+        self.names.push(name);
+        values.push(value);
+    }
+}
+
+/// A top-level key, compared first with the key the last shape has at its position.
+struct ShapeKey<'a> {
+    expected: Option<&'a (CompactString, bool)>,
+    projection: &'a Projection,
+}
+
+/// What [`ShapeKey`] read.
+enum ShapeKeyRead {
+    /// The shape's key at this position, kept or not as it was.
+    Known(bool),
+    /// Another key, and whether the projection keeps it.
+    New(CompactString, bool),
+}
+
+impl<'de> DeserializeSeed<'de> for ShapeKey<'_> {
+    type Value = ShapeKeyRead;
+    #[inline]
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ShapeKeyRead, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl Visitor<'_> for KeptKey<'_> {
-    type Value = Option<Key>;
+impl Visitor<'_> for ShapeKey<'_> {
+    type Value = ShapeKeyRead;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string key")
     }
-    fn visit_str<E>(self, v: &str) -> Result<Option<Key>, E> {
-        Ok(self.0.keeps(v).then(|| Key(v.into())))
+    #[inline]
+    fn visit_str<E>(self, v: &str) -> Result<ShapeKeyRead, E> {
+        Ok(match self.expected {
+            Some((key, keep)) if key.as_str() == v => ShapeKeyRead::Known(*keep),
+            _ => ShapeKeyRead::New(v.into(), self.projection.keeps(v)),
+        })
     }
 }
 

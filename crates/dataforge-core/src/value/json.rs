@@ -15,7 +15,9 @@ use std::ops::Range;
 use rust_decimal::Decimal;
 use serde::de::{self, DeserializeSeed};
 
-use super::{BEYOND_64_BITS, Numbers, ProjectedRecordSeed, Record, RecordSeed, Value, ValueSeed};
+use super::{
+    BEYOND_64_BITS, LastShape, Numbers, ProjectedRecordSeed, Record, RecordSeed, Value, ValueSeed,
+};
 use crate::projection::Projection;
 
 /// The message of the `Deserialize` impls for floats from 2^63 on.
@@ -76,21 +78,50 @@ impl Record {
     /// Parses one JSON object as [`Record::from_json`] does, keeping only the top-level fields
     /// `projection` keeps: the others are checked as JSON but not built (projection pushdown).
     /// A number too large to keep in a field that is skipped is not an error: it is never read.
+    /// To parse many rows, a [`ProjectedParser`] is faster.
     ///
     /// # Errors
     /// As [`Record::from_json`].
     #[inline]
     pub fn from_json_projected(text: &[u8], projection: &Projection) -> Result<Record, JsonError> {
+        ProjectedParser::new(projection).parse(text)
+    }
+}
+
+/// Parses JSON objects one after another as [`Record::from_json_projected`] does, remembering
+/// the last row's keys: rows of the same shape (most rows of a file) skip the projection's
+/// look-ups and share their column names without comparing them.
+pub struct ProjectedParser<'p> {
+    projection: &'p Projection,
+    shape: LastShape,
+}
+
+impl<'p> ProjectedParser<'p> {
+    /// A parser keeping the fields `projection` keeps.
+    pub fn new(projection: &'p Projection) -> Self {
+        Self {
+            projection,
+            shape: LastShape::default(),
+        }
+    }
+
+    /// Parses one JSON object, as [`Record::from_json_projected`].
+    ///
+    /// # Errors
+    /// As [`Record::from_json`].
+    #[inline]
+    pub fn parse(&mut self, text: &[u8]) -> Result<Record, JsonError> {
+        let projection = self.projection;
         if projection.is_all() {
-            return Self::from_json(text);
+            return Record::from_json(text);
         }
         // Skipped strings are not checked as UTF-8 by the parser: the whole text is, first
         // (as `from_json` does); invalid text takes the full parse, which names the error.
         let Ok(valid) = simdutf8::basic::from_utf8(text) else {
-            return Self::from_json(text);
+            return Record::from_json(text);
         };
         let mut de = sonic_rs::Deserializer::from_str(valid);
-        let fast = ProjectedRecordSeed(super::Fast, projection)
+        let fast = ProjectedRecordSeed::new(super::Fast, projection, &mut self.shape)
             .deserialize(&mut de)
             .and_then(|r| de.end().map(|()| r));
         match fast {
@@ -435,6 +466,67 @@ mod tests {
                 // skipped field, which is never read.
                 (Err(_), _) => {}
                 (Ok(a), Err(b)) => proptest::prop_assert!(false, "{text}: {a:?} vs {b}"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// Rows parsed one after another by one [`ProjectedParser`] (which reuses the last
+        /// row's shape) read as each parsed alone with the full parse, whatever the sequence:
+        /// the same keys again, a prefix, more keys, another order, duplicate keys, an escaped
+        /// key equal to a plain one, invalid rows in between.
+        #[test]
+        fn a_parser_reusing_shapes_reads_each_row_as_the_full_parse(
+            base in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "b", "id", "a_b", "skip", "\\u0061"]),
+                0..6,
+            ),
+            rows in proptest::collection::vec(
+                (
+                    0usize..5,
+                    proptest::collection::vec(json_text(), 8),
+                    proptest::sample::select(vec!["a", "skip", "id", "c"]),
+                ),
+                1..8,
+            ),
+        ) {
+            let projections = [
+                Projection::All.without(["skip"]),
+                Projection::only(["a", "id"]),
+                Projection::only(["nothing"]),
+            ];
+            for projection in &projections {
+                let mut parser = ProjectedParser::new(projection);
+                for (variant, values, extra) in &rows {
+                    let mut keys: Vec<&str> = base.clone();
+                    match variant {
+                        0 => {}
+                        1 => { keys.truncate(keys.len() / 2); }
+                        2 => keys.push(extra),
+                        3 => keys.reverse(),
+                        _ => keys.insert(keys.len() / 2, extra),
+                    }
+                    let body: Vec<String> = keys
+                        .iter()
+                        .zip(values)
+                        .map(|(k, v)| format!("\"{k}\":{v}"))
+                        .collect();
+                    let text = format!("{{{}}}", body.join(","));
+                    let full = Record::from_json(text.as_bytes());
+                    match (full, parser.parse(text.as_bytes())) {
+                        (Ok(mut a), Ok(b)) => {
+                            a.retain(|k, _| projection.keeps(k));
+                            proptest::prop_assert_eq!(
+                                format!("{a:?}"), format!("{b:?}"), "{} ({})", text, projection
+                            );
+                        }
+                        (Err(_), _) => {}
+                        // Invalid text fails either way (or, for a number too large to keep in
+                        // a skipped field, not); valid text never fails.
+                        (Ok(a), Err(b)) => proptest::prop_assert!(false, "{text}: {a:?} vs {b}"),
+                    }
+                }
             }
         }
     }

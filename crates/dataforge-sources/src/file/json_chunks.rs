@@ -4,7 +4,7 @@
 //! A blocking reader thread runs a format's *cutter* (JSONL: one object per line; a JSON array:
 //! one object per element), which copies the raw bytes of up to `batch_size` objects into a
 //! [`Chunk`] without parsing them. Each chunk leaves as a [`DeferredBatch`] that parses it with
-//! `sonic-rs` straight into [`Record`]s: the runner runs that on the worker thread that then
+//! `sonic-rs` straight into [`Record`](dataforge_core::Record)s: the runner runs that on the worker thread that then
 //! transforms the batch, so parsing uses every core and a row is made and freed on one thread.
 //! Order is the runner's to keep. The queue to the async side is bounded, which bounds memory
 //! and carries backpressure back to the reader.
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dataforge_core::{
-    Batch, BatchSender, ComponentError, DeferredBatch, JsonError, Projection, Record,
+    Batch, BatchSender, ComponentError, DeferredBatch, JsonError, ProjectedParser, Projection,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +56,7 @@ impl Chunk {
     /// Parses every non-blank object into a record of the fields `projection` keeps.
     fn parse(self, projection: &Projection) -> Result<Batch, FileSourceError> {
         let mut batch = Vec::with_capacity(self.ends.len());
+        let mut parser = ProjectedParser::new(projection);
         let mut start = 0;
         for (i, &end) in self.ends.iter().enumerate() {
             let raw = &self.data[start..end];
@@ -74,7 +75,7 @@ impl Chunk {
                     found: describe(first),
                 });
             }
-            match Record::from_json_projected(text, projection) {
+            match parser.parse(text) {
                 Ok(record) => batch.push(record),
                 Err(JsonError::Invalid(e)) => {
                     let (line, message) = parse_error(&e, at);
