@@ -287,6 +287,58 @@ async fn upsert_with_a_missing_key_column_fails_before_writing() {
     db.drop().await;
 }
 
+/// Rows of one shape share their column names, and the writer maps them to the COPY's
+/// columns once per shape: rows that share a shape, the same names in another order, a new
+/// column mid-stream (during the COPY) and the first shape again all land in their columns.
+#[tokio::test]
+async fn rows_sharing_a_shape_and_reordered_rows_land_in_their_columns() {
+    let db = db!("shared_shape");
+    let shaped = |base: &Record, id: i64| {
+        let mut r = base.clone(); // shares `base`'s column names
+        r.values_mut()[0] = Value::Int(id);
+        r
+    };
+    let first = record! {"id" => 0, "total" => 1.5, "coupon" => "A"};
+    let reordered = record! {"id" => 0, "coupon" => "B", "total" => 2.5};
+    let wider = record! {"id" => 0, "coupon" => "C", "weight" => 7.0, "total" => 3.5};
+    let mut rows: Vec<Record> = (1..=11_000).map(|i| shaped(&first, i)).collect();
+    rows.extend((11_001..=11_500).map(|i| shaped(&reordered, i)));
+    rows.extend((11_501..=11_600).map(|i| shaped(&wider, i)));
+    rows.extend((11_601..=12_000).map(|i| shaped(&first, i)));
+    let r = db
+        .run(
+            db.config("t", json!({"write_mode": "replace"})),
+            MemorySource::new(rows),
+            1000,
+        )
+        .await;
+    assert!(r.is_success(), "{:?}", r.error);
+    let t = db.qualified("t");
+    assert_eq!(db.rows("t").await, 12_000);
+    for (coupon, total, ids, weight) in [
+        (
+            "A",
+            "1.5",
+            "(id BETWEEN 1 AND 11000 OR id > 11600)",
+            "weight IS NULL",
+        ),
+        ("B", "2.5", "id BETWEEN 11001 AND 11500", "weight IS NULL"),
+        ("C", "3.5", "id BETWEEN 11501 AND 11600", "weight = 7.0"),
+    ] {
+        let all = db
+            .count(&format!("SELECT count(*) FROM {t} WHERE {ids}"))
+            .await;
+        let right = db
+            .count(&format!(
+                "SELECT count(*) FROM {t} WHERE {ids} AND coupon = '{coupon}' AND total = \
+                 {total} AND {weight}"
+            ))
+            .await;
+        assert_eq!((right, all > 0), (all, true), "coupon {coupon}");
+    }
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn schema_evolves_and_misfits_name_column_row_and_type() {
     let db = db!("evolution");

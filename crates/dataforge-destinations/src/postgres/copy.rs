@@ -285,7 +285,7 @@ impl Encoder {
         let bytes = &buf[at + 4..];
         match self {
             Encoder::Text => {
-                if bytes.contains(&0) {
+                if super::row_check::has_nul(bytes) {
                     return Err(Misfit::because(v, NUL.to_owned()));
                 }
                 if let Limit::Chars(n) = limit {

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use dataforge_core::value::CompactString;
 use dataforge_core::{
-    Batch, BatchReceiver, ComponentError, Destination, LoadSummary, Record, RunContext, State,
-    Value, async_trait,
+    Batch, BatchReceiver, Columns, ComponentError, Destination, LoadSummary, Record, RunContext,
+    State, Value, async_trait,
 };
 use futures::SinkExt;
 use tokio_postgres::{Client, CopyInSink};
@@ -496,6 +496,16 @@ struct CopyWriter<'a> {
     keys: KeyRing,
     sink: Option<Pin<Box<CopyInSink<Bytes>>>>,
     buf: BytesMut,
+    /// Where the last shape's columns go among the COPY's (columns are only ever added, so a
+    /// mapping stays right).
+    mapped: Mapped,
+}
+
+/// The COPY column of each of a shape's columns.
+#[derive(Default)]
+struct Mapped {
+    columns: Columns,
+    at: Vec<usize>,
 }
 
 impl<'a> CopyWriter<'a> {
@@ -520,11 +530,36 @@ impl<'a> CopyWriter<'a> {
             keys: KeyRing::default(),
             sink: None,
             buf: BytesMut::with_capacity(FLUSH_BYTES + (64 << 10)),
+            mapped: Mapped::default(),
         }
     }
 }
 
 impl CopyWriter<'_> {
+    /// Maps `columns` to the COPY's columns; false when one of them is not a COPY column yet.
+    fn map_columns(&mut self, columns: &Columns) -> bool {
+        let mut at = std::mem::take(&mut self.mapped.at);
+        at.clear();
+        for (pos, name) in columns.as_slice().iter().enumerate() {
+            let j = match self.columns.get(pos) {
+                Some(c) if c.name == *name => pos,
+                _ => match self.index.get(name.as_str()) {
+                    Some(j) => *j,
+                    None => {
+                        self.mapped = Mapped::default();
+                        return false;
+                    }
+                },
+            };
+            at.push(j);
+        }
+        self.mapped = Mapped {
+            columns: columns.clone(),
+            at,
+        };
+        true
+    }
+
     fn add_columns(
         &mut self,
         names: impl IntoIterator<Item = CompactString>,
@@ -659,24 +694,17 @@ impl CopyWriter<'_> {
         while i < batch.len() {
             let row = &batch[i];
             slots.iter_mut().for_each(|s| *s = None);
-            let mut unknown = false;
-            for (pos, (k, v)) in row.iter().enumerate() {
-                let j = match self.columns.get(pos) {
-                    Some(c) if c.name == *k => pos,
-                    _ => match self.index.get(k.as_str()) {
-                        Some(j) => *j,
-                        None => {
-                            unknown = true;
-                            break;
-                        }
-                    },
-                };
-                slots[j] = Some(v);
-            }
-            if unknown {
+            // Rows of one shape share their `Columns`: their names are matched to the COPY's
+            // columns once per shape, not once per row.
+            let known =
+                self.mapped.columns.same(row.columns()) && self.mapped.at.len() == row.len();
+            if !known && !self.map_columns(row.columns()) {
                 self.evolve(&batch[i..]).await?;
                 slots = vec![None; self.columns.len()];
                 continue; // encode this row again with the new columns
+            }
+            for (v, &j) in row.values().iter().zip(&self.mapped.at) {
+                slots[j] = Some(v);
             }
             let start = self.buf.len();
             match self.encode_row(&slots) {
