@@ -24,8 +24,8 @@ use super::error::FileSourceError;
 use super::source::{ReadError, ReadResult, finish};
 use crate::json_text::{Position, describe, in_file, parse_error};
 
-/// Bytes read from the file at a time.
-const READ_BUFFER: usize = 1 << 20;
+/// Bytes read from the file at a time (a JSON array; JSONL reads into its chunks).
+pub(crate) const READ_BUFFER: usize = 1 << 20;
 /// A chunk is sent once its text reaches this size, even short of `batch_size` objects: the
 /// memory held by the chunks in flight (about ten of them, queued, handed over and being
 /// parsed) then stays flat whatever the size of a row. 1,000 Shopify orders of ~1.45 KB are
@@ -178,7 +178,7 @@ pub(crate) type Cutter = fn(&Arc<Path>, &mut dyn BufRead, usize, &mut Feed<'_>) 
 pub(crate) async fn extract(
     files: Vec<PathBuf>,
     batch_size: usize,
-    cut: Cutter,
+    (cut, read_buffer): (Cutter, usize),
     projection: Projection,
     cancel: CancellationToken,
     out: &mut BatchSender,
@@ -191,7 +191,7 @@ pub(crate) async fn extract(
             cancel: &cancel,
             size_hint: 64 * batch_size,
         };
-        read_all(&files, batch_size, cut, &mut feed)
+        read_all(&files, batch_size, (cut, read_buffer), &mut feed)
     });
     while let Some(chunk) = order_rx.recv().await {
         let projection = projection.clone();
@@ -210,12 +210,18 @@ pub(crate) async fn extract(
     finish(result, out)
 }
 
-fn read_all(files: &[PathBuf], batch_size: usize, cut: Cutter, feed: &mut Feed<'_>) -> ReadResult {
+/// Cuts each of `files` with `cut`, read through a buffer of `read_buffer` bytes.
+fn read_all(
+    files: &[PathBuf],
+    batch_size: usize,
+    (cut, read_buffer): (Cutter, usize),
+    feed: &mut Feed<'_>,
+) -> ReadResult {
     for path in files {
         let path: Arc<Path> = Arc::from(path.as_path());
         let io_err = |e: std::io::Error| FileSourceError::io(path.to_path_buf(), e);
         let file = File::open(&path).map_err(io_err)?;
-        let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+        let mut reader = BufReader::with_capacity(read_buffer, file);
         if reader
             .fill_buf()
             .map_err(io_err)?

@@ -1,11 +1,12 @@
 //! JSONL: one object per line, cut into chunks of `batch_size` non-blank lines (fewer when
 //! their text reaches [`CHUNK_TEXT_BYTES`]).
 //!
-//! Lines are found with `memchr` in the reader's buffer and copied into one byte buffer per
-//! chunk in runs of whole lines (no allocation or copy per line); [`super::json_chunks`] sends
-//! the chunks on to be parsed where they are transformed.
+//! The file is read straight into each chunk's buffer, and lines are found there with
+//! `memchr`: no allocation or copy per line, and no copy out of a reader's buffer. What the
+//! last read brought past a chunk's end (less than one read) moves on to the next chunk.
+//! [`super::json_chunks`] sends the chunks on to be parsed where they are transformed.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,11 +14,17 @@ use super::error::FileSourceError;
 use super::json_chunks::{CHUNK_TEXT_BYTES, Feed, Starts};
 use super::source::ReadResult;
 
+/// The file reader's own buffer for JSONL: small, so that the reads into a chunk's buffer
+/// (larger than it) bypass it instead of being copied through it.
+pub(crate) const READ_BUFFER: usize = 8 << 10;
+
+/// The most read into a chunk at a time: a quarter of the last chunk's size, within these
+/// bounds, so that what a read brings past a chunk's end (copied into the next one) stays
+/// small next to the chunk even when chunks are small.
+const READ_STEP: std::ops::RangeInclusive<usize> = (8 << 10)..=(128 << 10);
+
 /// Cuts one JSONL file into chunks of `batch_size` non-blank lines, or fewer whole lines once
 /// a chunk's text reaches [`CHUNK_TEXT_BYTES`].
-///
-/// Lines are found in the reader's buffer with `memchr` and copied into the chunk in runs
-/// (everything up to the last newline needed), not one at a time.
 pub(crate) fn cut(
     path: &Arc<Path>,
     reader: &mut dyn BufRead,
@@ -26,16 +33,42 @@ pub(crate) fn cut(
 ) -> ReadResult {
     let io_err = |e: std::io::Error| FileSourceError::io(path.to_path_buf(), e);
     let mut line = 0u64;
+    // What the last read brought past the end of the last chunk.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut eof = false;
+    let mut step = *READ_STEP.start();
     loop {
         feed.check()?;
         let mut chunk = feed.chunk(path, batch_size, Starts::Lines(line + 1));
+        chunk.data.extend_from_slice(&carry);
+        carry.clear();
         let mut rows = 0;
-        // Where the current line starts in `chunk.data`.
+        // Where the current line starts in `chunk.data`, and how far newlines were looked for.
         let mut line_start = 0;
-        let mut full = false;
-        while !full {
-            let buf = reader.fill_buf().map_err(io_err)?;
-            if buf.is_empty() {
+        let mut scanned = 0;
+        loop {
+            let mut cut_at = None;
+            for nl in memchr::memchr_iter(b'\n', &chunk.data[scanned..]) {
+                let end = scanned + nl + 1;
+                line += 1;
+                chunk.ends.push(end);
+                if !chunk.data[line_start..end].trim_ascii().is_empty() {
+                    rows += 1;
+                }
+                line_start = end;
+                if rows == batch_size || (rows > 0 && end >= CHUNK_TEXT_BYTES) {
+                    cut_at = Some(end);
+                    break;
+                }
+            }
+            if let Some(end) = cut_at {
+                carry.extend_from_slice(&chunk.data[end..]);
+                chunk.data.truncate(end);
+                step = (end / 4).clamp(*READ_STEP.start(), *READ_STEP.end());
+                break;
+            }
+            scanned = chunk.data.len();
+            if eof {
                 // The last line may lack its newline.
                 if chunk.data.len() > line_start {
                     chunk.ends.push(chunk.data.len());
@@ -49,30 +82,11 @@ pub(crate) fn cut(
                 }
                 return Ok(());
             }
-            let base = chunk.data.len();
-            let mut taken = buf.len();
-            for nl in memchr::memchr_iter(b'\n', buf) {
-                let end = base + nl + 1;
-                line += 1;
-                chunk.ends.push(end);
-                // A line that began in an earlier read has its first part in the chunk.
-                let (before, rest) = if line_start < base {
-                    (&chunk.data[line_start..], &buf[..=nl])
-                } else {
-                    (&[][..], &buf[line_start - base..=nl])
-                };
-                if !(before.trim_ascii().is_empty() && rest.trim_ascii().is_empty()) {
-                    rows += 1;
-                }
-                line_start = end;
-                if rows == batch_size || (rows > 0 && end >= CHUNK_TEXT_BYTES) {
-                    full = true;
-                    taken = nl + 1;
-                    break;
-                }
-            }
-            chunk.data.extend_from_slice(&buf[..taken]);
-            reader.consume(taken);
+            // Reads into the chunk's spare room (no zeroing, no copy through a buffer).
+            let read = Read::take(&mut *reader, step as u64)
+                .read_to_end(&mut chunk.data)
+                .map_err(io_err)?;
+            eof = read == 0;
         }
         feed.send(chunk)?;
     }
@@ -160,5 +174,41 @@ mod tests {
             err,
             "test.json: line 2: expected a JSON object, found an array"
         );
+    }
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any lines (blank ones, CRLF, short and long, no final newline) cut into the same
+        /// rows, in order, through any reader buffer and batch size; no chunk is over
+        /// `batch_size` rows.
+        #[test]
+        fn any_lines_cut_into_the_same_rows(
+            lines in proptest::collection::vec((0usize..3, 0usize..3000, proptest::bool::ANY), 0..60),
+            buffer in 1usize..20_000,
+            batch_size in 1usize..40,
+            final_newline in proptest::bool::ANY,
+        ) {
+            let mut text = String::new();
+            let mut ids = Vec::new();
+            for (i, (kind, len, crlf)) in lines.iter().enumerate() {
+                match kind {
+                    0 => text.push_str("  "),
+                    _ => {
+                        ids.push(i as i64);
+                        text.push_str(&format!("{{\"id\":{i},\"s\":\"{}\"}}", "a".repeat(*len)));
+                    }
+                }
+                if i + 1 < lines.len() || final_newline {
+                    text.push_str(if *crlf { "\r\n" } else { "\n" });
+                }
+            }
+            let batches = cut_bytes(cut, text.as_bytes(), buffer, batch_size).expect("valid");
+            let got: Vec<i64> = batches
+                .iter()
+                .flatten()
+                .map(|r| r.to_json()["id"].as_i64().expect("id"))
+                .collect();
+            proptest::prop_assert_eq!(got, ids);
+            proptest::prop_assert!(batches.iter().all(|b| !b.is_empty() && b.len() <= batch_size));
+        }
     }
 }

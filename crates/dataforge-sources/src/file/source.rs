@@ -151,9 +151,9 @@ impl Source for FileSource {
         let read_one: fn(&std::path::Path, CsvOptions, usize, &Emitter) -> ReadResult = match format
         {
             FileFormat::Jsonl | FileFormat::Json => {
-                let cut: json_chunks::Cutter = match format {
-                    FileFormat::Jsonl => jsonl::cut,
-                    _ => json_array::cut,
+                let cut: (json_chunks::Cutter, usize) = match format {
+                    FileFormat::Jsonl => (jsonl::cut, jsonl::READ_BUFFER),
+                    _ => (json_array::cut, json_chunks::READ_BUFFER),
                 };
                 let projection = ctx.projection().clone();
                 if !projection.is_all() {
