@@ -72,6 +72,7 @@ pub(crate) fn cut(
             path,
             batch_size,
             Starts::Positions(Vec::with_capacity(batch_size)),
+            0,
         )
     };
     let syntax = |at: Position, message: String| FileSourceError::Json {

@@ -146,11 +146,18 @@ impl Feed<'_> {
         }
     }
 
-    /// An empty chunk of `path` with room for `batch_size` objects.
-    pub(crate) fn chunk(&self, path: &Arc<Path>, batch_size: usize, starts: Starts) -> Chunk {
+    /// An empty chunk of `path` with room for `batch_size` objects: for text like the last
+    /// chunk's and `extra` bytes more.
+    pub(crate) fn chunk(
+        &self,
+        path: &Arc<Path>,
+        batch_size: usize,
+        starts: Starts,
+        extra: usize,
+    ) -> Chunk {
         Chunk {
             path: path.clone(),
-            data: Vec::with_capacity(self.size_hint + self.size_hint / 8),
+            data: Vec::with_capacity(self.size_hint + self.size_hint / 8 + extra),
             ends: Vec::with_capacity(batch_size),
             starts,
         }

@@ -39,7 +39,14 @@ pub(crate) fn cut(
     let mut step = *READ_STEP.start();
     loop {
         feed.check()?;
-        let mut chunk = feed.chunk(path, batch_size, Starts::Lines(line + 1));
+        // Room for a chunk like the last one, the carry and the reads past its end, so that
+        // reading into it does not move it (a reallocation copies everything read so far).
+        let mut chunk = feed.chunk(
+            path,
+            batch_size,
+            Starts::Lines(line + 1),
+            carry.len() + 2 * step,
+        );
         chunk.data.extend_from_slice(&carry);
         carry.clear();
         let mut rows = 0;
@@ -83,6 +90,7 @@ pub(crate) fn cut(
                 return Ok(());
             }
             // Reads into the chunk's spare room (no zeroing, no copy through a buffer).
+            chunk.data.reserve(step);
             let read = Read::take(&mut *reader, step as u64)
                 .read_to_end(&mut chunk.data)
                 .map_err(io_err)?;
