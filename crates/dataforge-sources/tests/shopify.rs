@@ -66,18 +66,25 @@ async fn run_with(uri: &str, source: serde_json::Value, store: &Arc<MemoryStateS
         .build()
         .unwrap();
     let options = RunOptions {
-        connections: Arc::new(
-            StaticConnections::new()
-                .with("shopify_default", uri)
-                .unwrap(),
-        ),
         state_store: store.clone(),
-        ..RunOptions::in_memory()
+        ..shop_options(uri)
     };
     let report = pipeline.run(&options).await;
     Run {
         report,
         rows: destination.rows(),
+    }
+}
+
+/// Options for a run against the shop at `uri` (connection `shopify_default`), in memory.
+fn shop_options(uri: &str) -> RunOptions {
+    RunOptions {
+        connections: Arc::new(
+            StaticConnections::new()
+                .with("shopify_default", uri)
+                .unwrap(),
+        ),
+        ..RunOptions::in_memory()
     }
 }
 
@@ -401,14 +408,7 @@ async fn cancelling_the_run_cancels_the_bulk_operation_on_the_shop() {
         .destination(CollectingDestination::new())
         .build()
         .unwrap();
-    let options = RunOptions {
-        connections: Arc::new(
-            StaticConnections::new()
-                .with("shopify_default", &fake.connection_uri())
-                .unwrap(),
-        ),
-        ..RunOptions::in_memory()
-    };
+    let options = shop_options(&fake.connection_uri());
     let cancel = options.cancel.clone();
     let started = std::time::Instant::now();
     tokio::spawn(async move {
@@ -502,13 +502,8 @@ async fn keep_only_run(
         .build()
         .unwrap();
     let options = RunOptions {
-        connections: Arc::new(
-            StaticConnections::new()
-                .with("shopify_default", &fake.connection_uri())
-                .unwrap(),
-        ),
         state_store: store.clone(),
-        ..RunOptions::in_memory()
+        ..shop_options(&fake.connection_uri())
     };
     fake.reset_stats();
     let report = pipeline.run(&options).await;
