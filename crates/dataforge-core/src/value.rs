@@ -757,28 +757,24 @@ impl<'de, N: Numbers> Visitor<'de> for ProjectedRecordSeed<'_, '_, N> {
                 break;
             };
             read += 1;
-            let (name, keep) = match key {
-                ShapeKeyRead::Known(keep) => (None, keep),
-                ShapeKeyRead::New(name, keep) => (Some(name), keep),
-            };
-            let Some(name) = name else {
+            match key {
                 // Same key as the shape's at this position.
-                if keep {
-                    values.push(map.next_value_seed(ValueSeed(numbers))?);
-                } else {
+                ShapeKeyRead::Known(true) => values.push(map.next_value_seed(ValueSeed(numbers))?),
+                ShapeKeyRead::Known(false) => {
                     map.next_value::<de::IgnoredAny>()?;
                 }
-                continue;
-            };
-            let row =
-                diverged.get_or_insert_with(|| Diverged::from_prefix(&shape.keys[..read - 1]));
-            row.keys.push((name.clone(), keep));
-            if !keep {
-                map.next_value::<de::IgnoredAny>()?;
-                continue;
+                ShapeKeyRead::New(name, keep) => {
+                    let row = diverged
+                        .get_or_insert_with(|| Diverged::from_prefix(&shape.keys[..read - 1]));
+                    row.keys.push((name.clone(), keep));
+                    if keep {
+                        let value: Value = map.next_value_seed(ValueSeed(numbers))?;
+                        row.push(name, value, &mut values);
+                    } else {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
+                }
             }
-            let value: Value = map.next_value_seed(ValueSeed(numbers))?;
-            row.push(name, value, &mut values);
         }
         if diverged.is_none()
             && read == shape.keys.len()

@@ -288,7 +288,7 @@ fn shown(b: u8) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::json_chunks::{CHUNK_TEXT_BYTES, cut_bytes};
+    use super::super::json_chunks::{CHUNK_TEXT_BYTES, cut_bytes, row_ids};
     use super::cut;
 
     #[test]
@@ -299,11 +299,7 @@ mod tests {
             .collect();
         let text = format!("[\n{}\n]", objects.join(",\n"));
         let batches = cut_bytes(cut, text.as_bytes(), 4096, 1000).expect("valid");
-        let ids: Vec<i64> = batches
-            .iter()
-            .flatten()
-            .map(|r| r.to_json()["id"].as_i64().expect("id"))
-            .collect();
+        let ids = row_ids(&batches);
         assert_eq!(ids, (0..30).collect::<Vec<_>>());
         // ~100 KB objects: six per chunk (the sixth takes it past 512 KiB), not all 30 at once.
         let per = CHUNK_TEXT_BYTES.div_ceil(100_020);

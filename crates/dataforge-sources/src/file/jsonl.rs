@@ -102,7 +102,7 @@ pub(crate) fn cut(
 
 #[cfg(test)]
 mod tests {
-    use super::super::json_chunks::{CHUNK_TEXT_BYTES, cut_bytes};
+    use super::super::json_chunks::{CHUNK_TEXT_BYTES, cut_bytes, row_ids};
     use super::cut;
 
     #[test]
@@ -122,11 +122,7 @@ mod tests {
         }
         for buffer in [4096, 1 << 20] {
             let batches = cut_bytes(cut, text.as_bytes(), buffer, 1000).expect("valid");
-            let ids: Vec<i64> = batches
-                .iter()
-                .flatten()
-                .map(|r| r.to_json()["id"].as_i64().expect("id"))
-                .collect();
+            let ids = row_ids(&batches);
             assert_eq!(ids, (0..40).collect::<Vec<_>>());
             // Six ~100 KB lines pass 512 KiB: 40 rows in six chunks of 6 and one of 4 (with
             // 1,000 rows a chunk, one chunk would hold all 40).
@@ -210,11 +206,7 @@ mod tests {
                 }
             }
             let batches = cut_bytes(cut, text.as_bytes(), buffer, batch_size).expect("valid");
-            let got: Vec<i64> = batches
-                .iter()
-                .flatten()
-                .map(|r| r.to_json()["id"].as_i64().expect("id"))
-                .collect();
+            let got = row_ids(&batches);
             proptest::prop_assert_eq!(got, ids);
             proptest::prop_assert!(batches.iter().all(|b| !b.is_empty() && b.len() <= batch_size));
         }
